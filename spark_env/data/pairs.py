@@ -1,0 +1,96 @@
+"""Aligned (degraded input, clean target) pairs and random crops of them."""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spark_env.data.embedded import embedded_images
+from spark_env.data.folders import load_benchmark_folder
+from spark_env.data.tasks import Task, get_task
+from spark_env.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """One image of a dataset: ``lq`` (h, w, 3) is the network input, ``hr`` (h*s, w*s, 3) the target."""
+
+    name: str
+    lq: np.ndarray
+    hr: np.ndarray
+
+
+def image_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator for one image's random degradation: fixed by (seed, image name), independent of order."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def make_pair(name: str, hr: np.ndarray, task: Task, seed: int = 0, lq: np.ndarray | None = None) -> ImagePair:
+    """Modcrop ``hr`` and degrade it with the task (unless a ready-made ``lq`` is given)."""
+    hr = task.modcrop(hr)
+    if lq is None:
+        lq = task.degrade(hr, image_rng(seed, name))
+    return ImagePair(name, np.ascontiguousarray(lq), np.ascontiguousarray(hr))
+
+
+def load_pairs(task: Task | str, split: str = "test", folder: str | Path | None = None,
+               seed: int = 0) -> list[ImagePair]:
+    """The pairs of a split of the embedded data, or of a benchmark folder when ``folder`` is given.
+
+    ``seed`` fixes the noise of denoising tasks, so the same (task, split, seed) always gives the same inputs.
+    """
+    task = get_task(task) if isinstance(task, str) else task
+    if folder is None:
+        return [make_pair(name, image, task, seed) for name, image in embedded_images(split)]
+    samples = load_benchmark_folder(folder, task.scale)
+    return [make_pair(name, hr, task, seed, lq) for name, hr, lq in samples]
+
+
+def check_crop_fits(name: str, height: int, width: int, crop: int) -> None:
+    """Raise DatasetError when an image is smaller than the crop it must yield."""
+    if height < crop or width < crop:
+        raise DatasetError(f"image '{name}' is {height}x{width}, smaller than the crop size {crop}x{crop}; "
+                           "use a smaller crop or drop the image")
+
+
+def random_crop(pair: ImagePair, lq_size: int, scale: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """An aligned random crop: (lq (lq_size, lq_size, 3), hr (lq_size*scale, ...), (top, left) in lq pixels)."""
+    height, width = pair.lq.shape[:2]
+    check_crop_fits(pair.name, height, width, lq_size)
+    top = int(rng.integers(0, height - lq_size + 1))
+    left = int(rng.integers(0, width - lq_size + 1))
+    lq = pair.lq[top:top + lq_size, left:left + lq_size]
+    hr = pair.hr[top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale]
+    return lq, hr, (top, left)
+
+
+def augment(hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random flip / 90-degree rotation (the 8 dihedral transforms), the usual SR training augmentation."""
+    hr = np.rot90(hr, int(rng.integers(0, 4)))
+    if rng.integers(0, 2):
+        hr = hr[:, ::-1]
+    return np.ascontiguousarray(hr)
+
+
+def fresh_training_batch(images: list[tuple[str, np.ndarray]], task: Task, lq_size: int, batch: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sample HR crops, augment them and degrade each crop afresh (new noise every time).
+
+    Used for teacher training. Returns (lq, hr) arrays of shape (batch, 3, lq_size, lq_size) and
+    (batch, 3, lq_size*scale, lq_size*scale). HR crops start at multiples of 8*scale so JPEG blocks stay aligned.
+    """
+    hr_size = lq_size * task.scale
+    align = 8 * task.scale
+    lq_batch, hr_batch = [], []
+    for _ in range(batch):
+        name, image = images[int(rng.integers(0, len(images)))]
+        check_crop_fits(name, image.shape[0], image.shape[1], hr_size)
+        top = int(rng.integers(0, (image.shape[0] - hr_size) // align + 1)) * align
+        left = int(rng.integers(0, (image.shape[1] - hr_size) // align + 1)) * align
+        hr = augment(image[top:top + hr_size, left:left + hr_size], rng)
+        lq_batch.append(task.degrade(hr, rng).transpose(2, 0, 1))
+        hr_batch.append(hr.transpose(2, 0, 1))
+    return np.stack(lq_batch).astype(np.float32), np.stack(hr_batch).astype(np.float32)

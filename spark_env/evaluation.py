@@ -1,0 +1,39 @@
+"""Whole-image evaluation of a restoration network (or of the no-learning baseline) on a list of pairs."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from spark_env.data.io import to_tensor
+from spark_env.data.pairs import ImagePair
+from spark_env.data.tasks import Task
+from spark_env.metrics import psnr, ssim
+
+
+def measure_border(task: Task) -> int:
+    """Pixels shaved from each side before measuring: the scale for SR (literature convention), else 0."""
+    return task.scale if task.kind == "sr" else 0
+
+
+@torch.no_grad()
+def restore(model: nn.Module, lq: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Run a network on one (h, w, 3) image; returns a (1, 3, H, W) CPU tensor."""
+    return model(to_tensor(lq).to(device)).cpu()
+
+
+def evaluate(model: nn.Module | None, pairs: list[ImagePair], task: Task,
+             device: str | torch.device = "cpu") -> dict[str, float]:
+    """Mean PSNR-Y (dB) and SSIM-Y over the pairs; ``model=None`` measures the task's baseline (bicubic / input)."""
+    border = measure_border(task)
+    psnrs, ssims = [], []
+    was_training = model.training if model is not None else False
+    if model is not None:
+        model.eval()
+    for pair in pairs:
+        output = task.baseline(pair.lq) if model is None else restore(model, pair.lq, device)
+        psnrs.append(psnr(output, pair.hr, border=border))
+        ssims.append(ssim(output, pair.hr, border=border))
+    if model is not None:
+        model.train(was_training)
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}

@@ -1,0 +1,86 @@
+"""PSNR and SSIM as the image-restoration literature reports them.
+
+Conventions (those of EDSR, RCAN, BasicSR and the quantized-SR papers):
+
+* inputs are RGB images in [0, 1]; the network output is clipped to [0, 1] and rounded to 8-bit levels first
+  (``quantize=True``), as if saved to PNG;
+* ``y_channel=True`` (default) measures the luma of ITU-R BT.601, ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` on a
+  0..255 scale; ``y_channel=False`` measures all three RGB channels on a 0..255 scale;
+* ``border`` pixels are shaved from every side before measuring (the SR scale for SR, 0 otherwise);
+* PSNR = 10 log10(255^2 / MSE) in dB; SSIM is Wang et al. (2004) with an 11x11 Gaussian window (sigma 1.5),
+  K1 = 0.01, K2 = 0.03, over the 'valid' region of the window, averaged over channels.
+
+Images may be numpy arrays (H, W, 3) or torch tensors (3, H, W) / (N, 3, H, W); batches give the mean over
+images of the per-image value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_BT601 = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64)
+
+
+def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
+    tensor = torch.as_tensor(image).detach().to("cpu", torch.float64)
+    if tensor.dim() == 3 and tensor.shape[-1] == 3 and tensor.shape[0] != 3:
+        tensor = tensor.permute(2, 0, 1)  # numpy layout (H, W, 3)
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[1] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), (3, H, W) or (N, 3, H, W), got shape {tuple(tensor.shape)}")
+    return tensor
+
+
+def _prepare(output, target, border: int, y_channel: bool, quantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    out, ref = _as_batch(output), _as_batch(target)
+    if out.shape != ref.shape:
+        raise ValueError(f"output shape {tuple(out.shape)} differs from target shape {tuple(ref.shape)}")
+    if quantize:
+        out = torch.round(out.clamp(0, 1) * 255.0) / 255.0
+    if y_channel:
+        weights = _BT601.view(1, 3, 1, 1)
+        out = 16.0 + (out * weights).sum(1, keepdim=True)
+        ref = 16.0 + (ref * weights).sum(1, keepdim=True)
+    else:
+        out, ref = out * 255.0, ref * 255.0
+    if border > 0:
+        out = out[..., border:-border, border:-border]
+        ref = ref[..., border:-border, border:-border]
+    return out, ref
+
+
+def psnr(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
+    """PSNR in dB (mean over the batch). ``inf`` for identical images."""
+    out, ref = _prepare(output, target, border, y_channel, quantize)
+    mse = ((out - ref) ** 2).flatten(1).mean(1)
+    values = [math.inf if m == 0 else 10.0 * math.log10(255.0 ** 2 / m) for m in mse.tolist()]
+    return float(np.mean(values))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
+    g /= g.sum()
+    return (g[:, None] * g[None, :]).view(1, 1, size, size)
+
+
+def ssim(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
+    """SSIM in [-1, 1] (mean over the batch and channels)."""
+    out, ref = _prepare(output, target, border, y_channel, quantize)
+    channels = out.shape[1]
+    window = _gaussian_window().expand(channels, 1, 11, 11)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, window, groups=channels)
+
+    mu_x, mu_y = blur(out), blur(ref)
+    var_x = blur(out * out) - mu_x ** 2
+    var_y = blur(ref * ref) - mu_y ** 2
+    cov = blur(out * ref) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return float(ssim_map.flatten(1).mean(1).mean())

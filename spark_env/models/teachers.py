@@ -1,0 +1,102 @@
+"""Full-precision teacher weights: saving, safe loading, and the teachers shipped with the package.
+
+A weight file is a ``torch.save``-d dict of plain types and tensors, loaded with ``torch.load(weights_only=True)``:
+``{"format_version": 1, "arch": str, "task": str, "scale": int, "config": dict, "state_dict": dict}``. Shipped
+files are listed in ``weights/manifest.json`` with their SHA-256; loading a shipped teacher checks the hash, then
+the architecture and options recorded in the file, then loads the state dict strictly, so a file never silently
+mismatches its network.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from spark_env.data.tasks import get_task
+from spark_env.errors import ConfigError
+from spark_env.models.common import RestorationNet
+from spark_env.models.registry import build_model
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+FORMAT_VERSION = 1
+
+
+def teacher_filename(arch: str, task: str) -> str:
+    return f"{arch}_{task}.pt"
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(model: RestorationNet, arch: str, task: str, path: str | Path) -> str:
+    """Save a network with the metadata needed to rebuild it; returns the file's SHA-256."""
+    payload = {"format_version": FORMAT_VERSION, "arch": arch, "task": task, "scale": model.scale,
+               "config": dict(model.config),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+    return file_sha256(path)
+
+
+def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[RestorationNet, dict]:
+    """Rebuild a network from a weight file (safe load). Returns (model in eval mode, metadata without weights)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"weight file '{path}' does not exist")
+    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
+        raise ConfigError(f"weight file '{path}' does not match the SHA-256 recorded in the manifest; "
+                          "it was modified or replaced: retrain it with experiments/train_teacher.py")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
+        raise ConfigError(f"weight file '{path}' is not a spark_env weight file of format version {FORMAT_VERSION}")
+    model = build_model(payload["arch"], payload["scale"], **payload["config"])
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as error:
+        raise ConfigError(f"weight file '{path}' does not fit architecture '{payload['arch']}' with options "
+                          f"{payload['config']}: {error}") from None
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.eval(), meta
+
+
+def read_manifest() -> dict[str, dict]:
+    if not MANIFEST.is_file():
+        return {}
+    return json.loads(MANIFEST.read_text())
+
+
+def shipped_teachers() -> list[tuple[str, str]]:
+    """(arch, task) pairs with shipped weights."""
+    return sorted((entry["arch"], entry["task"]) for entry in read_manifest().values())
+
+
+def load_teacher(arch: str, task: str, path: str | Path | None = None) -> RestorationNet:
+    """A frozen full-precision teacher: from ``path`` if given, else the shipped weights for (arch, task).
+
+    The returned model is in eval mode with ``requires_grad=False`` on every parameter.
+    """
+    get_task(task)
+    if path is None:
+        filename = teacher_filename(arch, task)
+        entry = read_manifest().get(filename)
+        if entry is None:
+            shipped = ", ".join(f"{a}/{t}" for a, t in shipped_teachers()) or "none"
+            raise ConfigError(f"no shipped teacher for architecture '{arch}' and task '{task}'; shipped: "
+                              f"{shipped}. Train one with experiments/train_teacher.py and pass its path")
+        model, meta = load_weights(WEIGHTS_DIR / filename, entry["sha256"])
+    else:
+        model, meta = load_weights(path)
+    if meta["arch"] != arch or meta["task"] != task:
+        raise ConfigError(f"weight file holds a teacher for {meta['arch']}/{meta['task']}, not {arch}/{task}")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
