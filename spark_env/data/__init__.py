@@ -2,12 +2,13 @@
 from spark_env.data.embedded import SPLITS, TEST_IMAGES, TRAIN_IMAGES, embedded_images
 from spark_env.data.folders import load_benchmark_folder
 from spark_env.data.io import read_image, to_image, to_tensor, write_image
-from spark_env.data.pairs import ImagePair, fresh_training_batch, load_pairs, make_pair, random_crop
+from spark_env.data.pairs import ImagePair, crop_batch, fresh_training_batch, load_pairs, make_pair, random_crop
 from spark_env.data.resize import imresize
 from spark_env.data.tasks import TASKS, Task, get_task
 
 __all__ = [
-    "SPLITS", "TASKS", "TEST_IMAGES", "TRAIN_IMAGES", "ImagePair", "Task", "embedded_images", "fresh_training_batch",
+    "SPLITS", "TASKS", "TEST_IMAGES", "TRAIN_IMAGES", "ImagePair", "Task", "crop_batch", "embedded_images",
+    "fresh_training_batch",
     "get_task", "imresize", "load_benchmark_folder", "load_pairs", "make_pair", "random_crop", "read_image",
     "to_image", "to_tensor", "write_image",
 ]

@@ -94,3 +94,14 @@ def fresh_training_batch(images: list[tuple[str, np.ndarray]], task: Task, lq_si
         lq_batch.append(task.degrade(hr, rng).transpose(2, 0, 1))
         hr_batch.append(hr.transpose(2, 0, 1))
     return np.stack(lq_batch).astype(np.float32), np.stack(hr_batch).astype(np.float32)
+
+
+def crop_batch(pairs: list[ImagePair], lq_size: int, batch: int, scale: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``batch`` aligned random crops from random pairs: (lq (B, 3, s, s), hr (B, 3, s*scale, s*scale)) arrays."""
+    lqs, hrs = [], []
+    for _ in range(batch):
+        lq, hr, _ = random_crop(pairs[int(rng.integers(0, len(pairs)))], lq_size, scale, rng)
+        lqs.append(lq.transpose(2, 0, 1))
+        hrs.append(hr.transpose(2, 0, 1))
+    return np.stack(lqs).astype(np.float32), np.stack(hrs).astype(np.float32)

@@ -1,0 +1,35 @@
+"""Helpers shared by experiment scripts: run folders, tables, seeding."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def write_table(frame: pd.DataFrame, out_dir: Path, stem: str, title: str, floatfmt: str = ".3f") -> str:
+    """Write ``stem.csv`` and ``stem.md`` into ``out_dir``; return the Markdown table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_dir / f"{stem}.csv", index=False)
+    markdown = f"### {title}\n\n" + markdown_table(frame, floatfmt) + "\n"
+    (out_dir / f"{stem}.md").write_text(markdown)
+    return markdown
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub Markdown table (no dependency on ``tabulate``)."""
+    def cell(value) -> str:
+        return format(value, floatfmt) if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
