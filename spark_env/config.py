@@ -71,8 +71,8 @@ class SparkConfig:
     reward_scale: float = 1.0                # reward multiplier
     divergence_penalty: float = -10.0        # reward of a step whose loss is not finite (the episode then ends)
     # probe set (validation crops used by rewards)
-    probe_crops: int = 8                     # number of fixed validation crops
-    probe_crop_size: int = 48                # their LR side in pixels
+    probe_crops: int = 4                     # number of fixed validation crops
+    probe_crop_size: int = 32                # their LR side in pixels (images smaller than that are skipped)
     # data
     train_folder: str | None = None          # benchmark folder for training crops; None = embedded train split
     val_folder: str | None = None            # benchmark folder for the probe set; None = embedded val split
@@ -131,7 +131,7 @@ class SparkConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"arch": "fsrcnn", "crop_size": 16, "episode_steps": 8, "probe_crops": 2, "probe_crop_size": 24},
+    "tiny": {"arch": "fsrcnn", "crop_size": 16, "episode_steps": 8, "probe_crops": 2, "probe_crop_size": 16},
     "quick": {},
     "paper": {"arch_options": {"n_feats": 64, "n_blocks": 16}, "crop_size": 48, "episode_steps": 1000,
               "probe_crops": 16, "probe_crop_size": 96, "device": "auto", "torch_threads": None},

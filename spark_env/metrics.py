@@ -25,7 +25,9 @@ _BT601 = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64)
 
 
 def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
-    tensor = torch.as_tensor(image).detach().to("cpu", torch.float64)
+    if isinstance(image, np.ndarray):
+        image = torch.from_numpy(np.array(image, dtype=np.float64))
+    tensor = image.detach().to("cpu", torch.float64)
     if tensor.dim() == 3 and tensor.shape[-1] == 3 and tensor.shape[0] != 3:
         tensor = tensor.permute(2, 0, 1)  # numpy layout (H, W, 3)
     if tensor.dim() == 3:

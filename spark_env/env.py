@@ -1,0 +1,120 @@
+"""SparkKD-v0: spatially adaptive knowledge distillation for low-bit QAT, as a Gymnasium environment."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from spark_env.config import SparkConfig, make_config
+from spark_env.difficulty import GRID
+from spark_env.episode import Episode
+from spark_env.render import render_panel
+
+
+def observation_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
+    return spaces.Box(0.0, 1.0, (*shape_prefix, 4, GRID, GRID), np.float32)
+
+
+def action_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
+    return spaces.Box(-1.0, 1.0, (*shape_prefix, GRID, GRID), np.float32)
+
+
+def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any]) -> SparkConfig:
+    if config is not None and overrides:
+        raise ValueError("pass either a SparkConfig or preset overrides, not both")
+    return config if config is not None else make_config(preset, **overrides)
+
+
+class SparkKDEnv(gym.Env):
+    """
+    ## Description
+    One episode is one quantization-aware-training (QAT) run of a low-bit image-restoration student distilled
+    from a frozen full-precision teacher (the SPARK method, arXiv 2606.15243). At every step the agent sees where
+    the current training crop is hard and chooses an 8x8 map that weights the per-pixel distillation loss::
+
+        L = L1(S(x), y) + lambda_kd * mean( upsample(W(a)) * l_kd(S(x), T(x)) )
+
+    then the student takes ``inner_steps`` optimizer steps under that map.
+
+    ## Action Space
+    ``Box(-1, 1, (8, 8), float32)``, mapped to a weight map by ``action_mapping`` (spark_env.kd). The default
+    (softmax) keeps the mean weight at 1, so the KD budget is fixed and only its spatial allocation is learned; the
+    zero action is exactly uniform output KD. Values outside [-1, 1] are clipped. A wrong shape, a non-float dtype
+    or a NaN / infinite value raises ValueError naming the expected shape and range.
+
+    ## Observation Space
+    ``Box(0, 1, (4, 8, 8), float32)``: per 8x8 cell of the crop, [0] Laplacian variance and [1] pixel variance of
+    the degraded input, [2] student reconstruction error |S(x) - y|, [3] teacher-student gap |S(x) - T(x)|, each
+    ``min(log1p(raw) / log1p(R_c), 1)`` of the raw value in 8-bit luma units (spark_env.difficulty). Raw values
+    are in ``info["raw_grid"]``. Channels 2 and 3 come from the student forward pass that the step trains on.
+
+    ## Rewards
+    ``reward_scale * reward(context)``; default ``probe_psnr_gain``, the PSNR-Y gain (dB) of the student on a
+    fixed probe set of validation crops. Other named rewards and user callables: spark_env.rewards.
+
+    ## Starting State
+    ``reset(seed)`` quantizes the student from full-precision weights, calibrates its quantizers on seeded
+    training crops, creates a fresh optimizer and samples the first crop: the PTQ student is the start state.
+
+    ## Episode End
+    After ``episode_steps`` steps the QAT run is over: ``terminated=True``. This is termination, not truncation:
+    the fixed budget is part of the task (the run's final student is its outcome), so no value should be
+    bootstrapped past it. A non-finite loss or student output ends the episode early with ``terminated=True``,
+    reward ``divergence_penalty`` and ``info["error"]``; it never raises. ``step()`` after the end raises
+    RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
+
+    ## Info
+    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``, ``loss``;
+    ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. Nothing wall-clock: per-phase
+    timings are in ``env.unwrapped.timings``.
+
+    ## Arguments
+    ``gymnasium.make("SparkKD-v0", preset="quick", **overrides)`` with overrides naming SparkConfig fields
+    (spark_env.config), or ``config=SparkConfig(...)``; ``render_mode="rgb_array"``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, preset: str = "quick", config: SparkConfig | None = None, render_mode: str | None = None,
+                 **overrides: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: rgb_array or None")
+        self.config = build_config(preset, config, overrides)
+        if self.config.torch_threads is not None:
+            torch.set_num_threads(self.config.torch_threads)
+        self.render_mode = render_mode
+        self.observation_space = observation_space()
+        self.action_space = action_space()
+        self.episode = Episode(self.config, num_crops=1)
+        self._last_obs: np.ndarray | None = None
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Accumulated wall-clock seconds per phase of ``step``/``reset`` ('qat', 'reward', 'observe')."""
+        return self.episode.timings
+
+    @property
+    def session(self):
+        """The underlying QATSession (student, optimizer, teacher, data)."""
+        return self.episode.session
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.episode.reset(int(self.np_random.integers(0, 2 ** 31 - 1)))
+        self._last_obs = obs[0]
+        return self._last_obs, info
+
+    def step(self, action):
+        obs, reward, over, info = self.episode.step(action)
+        self._last_obs = obs[0]
+        return self._last_obs, float(reward), over, False, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None or self.episode.crops is None:
+            return None
+        crops = self.episode.crops
+        return render_panel(self._last_obs, self.episode.last_weights[0].numpy(), self.episode.student_out[0],
+                            crops.teacher[0], crops.hr[0])

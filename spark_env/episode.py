@@ -1,0 +1,137 @@
+"""One episode (one QAT run) over ``num_crops`` parallel training crops that share one student.
+
+This is the logic behind both the single environment (``num_crops=1``) and the natively batched vector
+environment (``num_crops=B``): the gymnasium classes are thin shells around it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from spark_env.config import SparkConfig
+from spark_env.difficulty import GRID, normalise
+from spark_env.kd import action_to_weights
+from spark_env.qat import QATSession
+from spark_env.rewards import RewardContext, get_reward
+
+
+def check_actions(actions, num_crops: int) -> np.ndarray:
+    """Validate a batch of actions: shape (num_crops, 8, 8) (or (8, 8) when num_crops is 1), real floats, finite.
+
+    Values outside [-1, 1] are clipped (documented behaviour, like a Box action); anything else is an error naming
+    the expected shape and range.
+    """
+    expected = (GRID, GRID) if num_crops == 1 else (num_crops, GRID, GRID)
+    array = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
+    if array.shape != expected and not (num_crops == 1 and array.shape == (1, GRID, GRID)):
+        raise ValueError(f"action has shape {array.shape}; expected {expected} with values in [-1, 1]")
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"action has dtype {array.dtype}; expected a float array of shape {expected} in [-1, 1]")
+    if not np.isfinite(array).all():
+        raise ValueError(f"action contains NaN or infinite values; expected finite floats of shape {expected} "
+                         "in [-1, 1]")
+    return np.clip(array, -1.0, 1.0).astype(np.float32).reshape(num_crops, GRID, GRID)
+
+
+class Episode:
+    """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
+
+    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe'); it is kept out of ``info``
+    so that info stays deterministic.
+    """
+
+    def __init__(self, config: SparkConfig, num_crops: int = 1) -> None:
+        self.config = config
+        self.num_crops = num_crops
+        self.reward_fn = get_reward(config.reward)
+        self.session = QATSession(config)
+        self.timings: dict[str, float] = defaultdict(float)
+        self.step_index = 0
+        self.active = False
+        self.crops = None
+        self.student_out = None
+        self.raw_grid = None
+        self.probe_psnr = math.nan
+        self.start_psnr = math.nan
+        self.last_weights = torch.ones(num_crops, GRID, GRID)
+
+    def __getstate__(self) -> dict:
+        # The forward pass's autograd graph does not survive pickling; step() recomputes it (same values on CPU).
+        return {**self.__dict__, "student_out": None}
+
+    def _observe(self) -> np.ndarray:
+        began = time.perf_counter()
+        self.crops = self.session.sample(self.num_crops)
+        self.student_out = self.session.forward(self.crops)
+        self.raw_grid = self.session.observe(self.crops, self.student_out)
+        self.timings["observe"] += time.perf_counter() - began
+        return normalise(self.raw_grid).numpy().astype(np.float32)
+
+    def reset(self, seed: int) -> tuple[np.ndarray, dict]:
+        """Start a fresh QAT run; returns (observation (B, 4, 8, 8), info)."""
+        self.session.start(seed)
+        self.step_index = 0
+        self.start_psnr = self.probe_psnr = self.session.probe_psnr()
+        self.last_weights = torch.ones(self.num_crops, GRID, GRID)
+        self.active = True
+        obs = self._observe()
+        return obs, self._info({"loss": math.nan, "rec_loss": math.nan, "kd_loss": math.nan})
+
+    def step(self, actions) -> tuple[np.ndarray, float, bool, dict]:
+        """Apply one weight map per crop; returns (observation, reward, episode_over, info)."""
+        if not self.active:
+            raise RuntimeError("step() called on an episode that has ended (or never started); call reset() first")
+        actions = check_actions(actions, self.num_crops)
+        weights = action_to_weights(torch.from_numpy(actions), self.config.action_mapping,
+                                    self.config.action_temperature)
+        self.last_weights = weights
+        if self.student_out is None:
+            self.student_out = self.session.forward(self.crops)
+        began = time.perf_counter()
+        undo = self.session.snapshot() if getattr(self.reward_fn, "needs_snapshot", False) else None
+        losses = self.session.train(self.crops, self.student_out, weights)
+        self.timings["qat"] += time.perf_counter() - began
+        self.step_index += 1
+        over = self.step_index >= self.config.episode_steps
+        error = None
+        began = time.perf_counter()
+        if losses["finite"]:
+            context = RewardContext(self.session, self.crops, self.student_out, weights, self.probe_psnr,
+                                    self.start_psnr, over, self.step_index - 1, undo)
+            after = context.psnr_after
+            reward = self.config.reward_scale * float(self.reward_fn(context)) if math.isfinite(after) else math.nan
+            if math.isfinite(reward):
+                self.probe_psnr = after
+            else:
+                error = f"non-finite student output or reward at QAT step {self.session.steps_done}"
+        else:
+            error = f"non-finite loss {losses['loss']} at QAT step {self.session.steps_done}"
+        self.timings["reward"] += time.perf_counter() - began
+        if error is not None:
+            reward, over = self.config.divergence_penalty, True
+        self.active = not over
+        obs = self._observe() if error is None else normalise(self.raw_grid).numpy().astype(np.float32)
+        info = self._info(losses)
+        if error is not None:
+            info["error"] = error
+        return obs, reward, over, info
+
+    def _info(self, losses: dict[str, float]) -> dict:
+        weights = self.last_weights.numpy()
+        return {
+            "probe_psnr": self.probe_psnr,
+            "teacher_psnr": self.session.teacher_probe_psnr,
+            "gap_to_teacher": self.session.teacher_probe_psnr - self.probe_psnr,
+            "start_psnr": self.start_psnr,
+            "rec_loss": losses["rec_loss"],
+            "kd_loss": losses["kd_loss"],
+            "loss": losses["loss"],
+            "weight_map": weights[0] if self.num_crops == 1 else weights,
+            "raw_grid": self.raw_grid.numpy()[0] if self.num_crops == 1 else self.raw_grid.numpy(),
+            "qat_step": self.session.steps_done,
+            "env_step": self.step_index,
+        }

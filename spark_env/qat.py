@@ -1,0 +1,240 @@
+"""The inner loop of an episode: one QAT run of a low-bit student distilled from a frozen teacher.
+
+A ``QATSession`` owns the frozen teacher, the training images with their cached teacher outputs and static
+difficulty maps (computed once per image, on first use), a fixed probe set of validation crops, and, per run, the
+quantized student and its optimizer. The environment drives it; baselines and benchmarks can drive it directly.
+
+One training step, for a batch of crops and (N, 8, 8) weight maps W::
+
+    L = L1(S(x), y) + lambda_kd * mean( upsample(W) * l_kd(S(x), T(x)) )
+
+where the student output ``S(x)`` is the forward pass that also built the observation.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spark_env.config import SparkConfig
+from spark_env.data import ImagePair, get_task, load_pairs
+from spark_env.data.io import to_tensor
+from spark_env.data.pairs import check_crop_fits
+from spark_env.difficulty import StaticDifficulty, error_grid
+from spark_env.errors import ConfigError, DatasetError
+from spark_env.evaluation import measure_border
+from spark_env.kd import spatial_kd_loss
+from spark_env.metrics import psnr, ssim
+from spark_env.models import load_teacher
+from spark_env.models.teachers import load_weights
+from spark_env.quant import QuantSettings, make_student, qat_optimizer
+
+PROBE_SEED = 2606  # the probe crops are fixed for a config, independent of the episode seed
+CALIBRATION_CROPS = 8
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (an error when CUDA is missing) or ``auto`` (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' was asked for but torch sees no CUDA device; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+@dataclass
+class CropBatch:
+    """Aligned training crops. Tensors are on the session's device; ``sources`` are (image, top, left) in LR px."""
+
+    lq: torch.Tensor            # (N, 3, c, c)
+    hr: torch.Tensor            # (N, 3, c*s, c*s)
+    teacher: torch.Tensor       # (N, 3, c*s, c*s), cached teacher output
+    static_grid: torch.Tensor   # (N, 2, 8, 8) raw Laplacian / pixel variance
+    sources: list[tuple[int, int, int]]
+
+
+class _TrainingImage:
+    def __init__(self, pair: ImagePair, teacher_output: torch.Tensor) -> None:
+        self.pair = pair
+        self.lq = to_tensor(pair.lq)[0]
+        self.hr = to_tensor(pair.hr)[0]
+        self.teacher = teacher_output
+        self.static = StaticDifficulty(pair.lq)
+
+
+class QATSession:
+    """Teacher, data caches and probe set for one configuration; ``start(seed)`` begins a fresh QAT run."""
+
+    def __init__(self, config: SparkConfig) -> None:
+        self.config = config
+        self.task = get_task(config.task)
+        self.device = resolve_device(config.device)
+        self.teacher = load_teacher(config.teacher_architecture, config.task, config.teacher_weights).to(self.device)
+        self.fp_student = self._student_init().to(self.device)
+        self.train_pairs = load_pairs(self.task, "train", config.train_folder)
+        for pair in self.train_pairs:
+            check_crop_fits(pair.name, pair.lq.shape[0], pair.lq.shape[1], config.crop_size)
+        self._images: dict[int, _TrainingImage] = {}
+        self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
+                                   calibration=config.calibration, quantize_head=config.quantize_head,
+                                   quantize_tail=config.quantize_tail)
+        self._build_probe()
+        self.student: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.rng = np.random.default_rng(0)
+        self.steps_done = 0
+
+    def _student_init(self) -> torch.nn.Module:
+        """The FP network the student is quantized from: ``student_weights``, else the teacher when the
+        architectures match, else the shipped FP weights of the student architecture. ``arch_options`` must agree
+        with the options those weights were trained with."""
+        config = self.config
+        if config.student_weights is not None:
+            model, meta = load_weights(config.student_weights)
+            if meta["arch"] != config.arch:
+                raise ConfigError(f"student_weights hold a '{meta['arch']}' network, but arch='{config.arch}'")
+        elif config.teacher_architecture == config.arch:
+            model = self.teacher
+        else:
+            model = load_teacher(config.arch, config.task)
+        mismatched = {k: v for k, v in config.arch_options.items() if model.config.get(k) != v}
+        if mismatched:
+            raise ConfigError(f"arch_options {mismatched} differ from the student's FP weights {model.config}; "
+                              "pass student_weights (or teacher_weights) trained with those options")
+        return model
+
+    @torch.no_grad()
+    def _teacher_output(self, lq: torch.Tensor) -> torch.Tensor:
+        return self.teacher(lq.to(self.device))
+
+    def image(self, index: int) -> _TrainingImage:
+        """A training image with its cached teacher output and static maps (computed on first use)."""
+        if index not in self._images:
+            pair = self.train_pairs[index]
+            self._images[index] = _TrainingImage(pair, self._teacher_output(to_tensor(pair.lq))[0].cpu())
+        return self._images[index]
+
+    def _build_probe(self) -> None:
+        config = self.config
+        rng = np.random.default_rng(PROBE_SEED)
+        size, scale = config.probe_crop_size, self.task.scale
+        pairs = load_pairs(self.task, "val", config.val_folder)
+        pairs = [p for p in pairs if min(p.lq.shape[:2]) >= size]
+        if not pairs:
+            raise DatasetError(f"no validation image is large enough for probe crops of {size}x{size} LR pixels; "
+                               "lower probe_crop_size")
+        lqs, hrs = [], []
+        for i in range(config.probe_crops):
+            pair = pairs[i % len(pairs)]
+            top = int(rng.integers(0, pair.lq.shape[0] - size + 1))
+            left = int(rng.integers(0, pair.lq.shape[1] - size + 1))
+            lqs.append(to_tensor(pair.lq[top:top + size, left:left + size]))
+            hrs.append(to_tensor(pair.hr[top * scale:(top + size) * scale, left * scale:(left + size) * scale]))
+        self.probe_lq = torch.cat(lqs).to(self.device)
+        self.probe_hr = torch.cat(hrs)
+        self.teacher_probe_psnr = self._psnr(self._teacher_output(self.probe_lq).cpu(), self.probe_hr)
+
+    def _psnr(self, output: torch.Tensor, target: torch.Tensor) -> float:
+        return psnr(output, target, border=measure_border(self.task))
+
+    # ---- one QAT run -------------------------------------------------------------------------------------------
+    def start(self, seed: int) -> None:
+        """Fresh run: quantize the FP student, calibrate on seeded training crops, new optimizer, seeded crops."""
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        calibration = self.sample(CALIBRATION_CROPS).lq
+        self.student = make_student(self.fp_student, self.quant, [calibration], seed=seed).to(self.device).train()
+        self.optimizer = qat_optimizer(self.student, self.config.lr, self.config.quant_lr)
+        self.steps_done = 0
+
+    def sample(self, count: int) -> CropBatch:
+        """``count`` random aligned training crops (side ``crop_size``) from the session's generator."""
+        size, scale = self.config.crop_size, self.task.scale
+        lq, hr, teacher, static, sources = [], [], [], [], []
+        for _ in range(count):
+            index = int(self.rng.integers(0, len(self.train_pairs)))
+            image = self.image(index)
+            top = int(self.rng.integers(0, image.lq.shape[1] - size + 1))
+            left = int(self.rng.integers(0, image.lq.shape[2] - size + 1))
+            hr_box = (slice(None), slice(top * scale, (top + size) * scale), slice(left * scale, (left + size) * scale))
+            lq.append(image.lq[:, top:top + size, left:left + size])
+            hr.append(image.hr[hr_box])
+            teacher.append(image.teacher[hr_box])
+            static.append(image.static.grid(top, left, size))
+            sources.append((index, top, left))
+        return CropBatch(torch.stack(lq).to(self.device), torch.stack(hr).to(self.device),
+                         torch.stack(teacher).to(self.device), torch.stack(static), sources)
+
+    def forward(self, crops: CropBatch) -> torch.Tensor:
+        """The student's training-mode forward pass on the crops (keeps the graph for the step)."""
+        return self.student(crops.lq)
+
+    @staticmethod
+    def observe(crops: CropBatch, student_out: torch.Tensor) -> torch.Tensor:
+        """Raw (N, 4, 8, 8) difficulty grid (see spark_env.difficulty) from a forward pass."""
+        dynamic = torch.stack([error_grid(student_out, crops.hr), error_grid(student_out, crops.teacher)], 1)
+        return torch.cat([crops.static_grid, dynamic.cpu()], dim=1)
+
+    def losses(self, crops: CropBatch, student_out: torch.Tensor,
+               weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction L1, spatial KD term) of a forward pass; ``weights`` (N, 8, 8) or None for uniform."""
+        rec = F.l1_loss(student_out, crops.hr)
+        kd = spatial_kd_loss(student_out, crops.teacher,
+                             None if weights is None else weights.to(self.device), self.config.kd_loss)
+        return rec, kd
+
+    def train(self, crops: CropBatch, student_out: torch.Tensor, weights: torch.Tensor | None,
+              lambda_kd: float | None = None) -> dict[str, float]:
+        """``inner_steps`` optimizer steps under one weight map. The first reuses ``student_out``.
+
+        Returns the last step's losses; ``finite`` is False (and no update is applied) when a loss is not finite.
+        """
+        lambda_kd = self.config.lambda_kd if lambda_kd is None else lambda_kd
+        for inner in range(self.config.inner_steps):
+            if inner > 0:
+                student_out = self.forward(crops)
+            rec, kd = self.losses(crops, student_out, weights)
+            loss = rec + lambda_kd * kd
+            if not torch.isfinite(loss):
+                return {"loss": loss.item(), "rec_loss": rec.item(), "kd_loss": kd.item(), "finite": False}
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.steps_done += 1
+        return {"loss": loss.item(), "rec_loss": rec.item(), "kd_loss": kd.item(), "finite": True}
+
+    @torch.no_grad()
+    def probe_outputs(self) -> torch.Tensor:
+        self.student.eval()
+        out = self.student(self.probe_lq).cpu()
+        self.student.train()
+        return out
+
+    def probe_psnr(self) -> float:
+        """Mean PSNR-Y (dB) of the student on the probe crops."""
+        out = self.probe_outputs()
+        return self._psnr(out, self.probe_hr) if torch.isfinite(out).all() else -math.inf
+
+    def probe_ssim(self) -> float:
+        return ssim(self.probe_outputs(), self.probe_hr, border=measure_border(self.task))
+
+    def crop_psnr(self, crops: CropBatch, student_out: torch.Tensor | None = None) -> list[float]:
+        """Per-crop PSNR-Y of the student (a fresh no-grad forward unless ``student_out`` is given)."""
+        if student_out is None:
+            with torch.no_grad():
+                student_out = self.student(crops.lq)
+        return [self._psnr(o, h) for o, h in zip(student_out.detach().cpu(), crops.hr.cpu())]
+
+    def snapshot(self) -> tuple[dict, dict, int]:
+        """Copy of the run's state (student, optimizer, step count), for counterfactual rewards."""
+        return (copy.deepcopy(self.student.state_dict()), copy.deepcopy(self.optimizer.state_dict()),
+                self.steps_done)
+
+    def restore(self, state: tuple[dict, dict, int]) -> None:
+        self.student.load_state_dict(state[0])
+        self.optimizer.load_state_dict(state[1])
+        self.steps_done = state[2]

@@ -1,0 +1,163 @@
+"""Named reward functions for SparkKD, and the context they read.
+
+A reward is a callable ``reward(context) -> float`` (one number per env step; multiplied by ``reward_scale`` by the
+env). ``REWARDS`` maps names to the built-in ones; any user callable with that signature can be passed as the
+``reward`` config value instead. The context computes what a reward asks for lazily and caches it, so each reward
+pays only for what it reads.
+
+=====================  ===================================================================  ====================
+name                   value                                                                extra cost per step
+=====================  ===================================================================  ====================
+probe_psnr_gain        PSNR-Y on the probe set after the step minus before (dB); default    none (*)
+crop_psnr_gain         PSNR-Y of the current crop after the step minus before (dB)          1 crop forward
+gap_potential          potential-based shaping, gamma * Phi(s') - Phi(s), with              none (*)
+                       Phi = student probe PSNR - teacher probe PSNR (minus the gap), gamma
+                       = 0.99 (Ng et al., 1999: leaves optimal policies unchanged)
+ssim_gain              SSIM-Y on the probe set after minus before (x100, percentage points)  1 snapshot, 2 probe
+                                                                                            forwards
+final_psnr             0 on every step but the last; there, final probe PSNR minus the      none (*)
+                       probe PSNR at the start of the episode (dB)
+counterfactual_uniform probe PSNR after this step minus probe PSNR after a step with the    1 snapshot, 1 extra
+                       uniform map from the same state (student and optimizer forked)       QAT step, 1 probe
+                                                                                            forward
+=====================  ===================================================================  ====================
+
+(*) The env measures the probe PSNR after every step anyway (it is reported in ``info``), so rewards built on it
+add nothing; that probe forward pass is part of every step's cost.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from spark_env.errors import ConfigError
+
+if TYPE_CHECKING:
+    from spark_env.qat import CropBatch, QATSession
+
+GAMMA = 0.99
+
+
+class RewardContext:
+    """What a reward can read about one env step. Values are computed on first access and cached.
+
+    Attributes:
+        session: the QAT session (student after the step; read-only use expected).
+        crops: the step's training crops.
+        weights: the (N, 8, 8) weight map that was applied.
+        psnr_before: probe PSNR before the step (dB; carried over from the previous step).
+        episode_start_psnr: probe PSNR right after calibration, before any QAT step (dB).
+        last: True on the episode's final step.
+        step_index: 0-based index of this env step.
+    """
+
+    def __init__(self, session: "QATSession", crops: "CropBatch", student_out_before: torch.Tensor,
+                 weights: torch.Tensor, psnr_before: float, episode_start_psnr: float, last: bool,
+                 step_index: int, undo_state: tuple | None = None) -> None:
+        self.session = session
+        self.crops = crops
+        self.weights = weights
+        self.psnr_before = psnr_before
+        self.episode_start_psnr = episode_start_psnr
+        self.last = last
+        self.step_index = step_index
+        self._student_out_before = student_out_before
+        self._undo_state = undo_state
+        self._cache: dict[str, object] = {}
+
+    def _cached(self, key: str, compute: Callable[[], object]):
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    @property
+    def psnr_after(self) -> float:
+        """Probe PSNR after the step (dB)."""
+        return self._cached("psnr_after", self.session.probe_psnr)
+
+    @property
+    def teacher_psnr(self) -> float:
+        return self.session.teacher_probe_psnr
+
+    @property
+    def crop_psnr_before(self) -> list[float]:
+        return self._cached("crop_before", lambda: self.session.crop_psnr(self.crops, self._student_out_before))
+
+    @property
+    def crop_psnr_after(self) -> list[float]:
+        return self._cached("crop_after", lambda: self.session.crop_psnr(self.crops))
+
+    @property
+    def ssim_before(self) -> float:
+        """Probe SSIM before the step (needs the pre-step state: computed from the undo snapshot)."""
+        return self._cached("ssim_before", lambda: self._with_state_before(self.session.probe_ssim))
+
+    @property
+    def ssim_after(self) -> float:
+        return self._cached("ssim_after", self.session.probe_ssim)
+
+    @property
+    def uniform_psnr_after(self) -> float:
+        """Probe PSNR had the step used the uniform map from the same state (student and optimizer forked)."""
+        def compute() -> float:
+            def uniform_step() -> float:
+                self.session.train(self.crops, self.session.forward(self.crops), None)
+                return self.session.probe_psnr()
+            return self._with_state_before(uniform_step)
+        return self._cached("uniform_after", compute)
+
+    def _with_state_before(self, fn: Callable[[], float]) -> float:
+        if self._undo_state is None:
+            raise RuntimeError("this reward needs the pre-step state; the env keeps it for rewards that declare "
+                               "needs_snapshot = True")
+        after = self.session.snapshot()
+        self.session.restore(self._undo_state)
+        try:
+            return fn()
+        finally:
+            self.session.restore(after)
+
+
+def probe_psnr_gain(ctx: RewardContext) -> float:
+    return ctx.psnr_after - ctx.psnr_before
+
+
+def crop_psnr_gain(ctx: RewardContext) -> float:
+    return float(sum(a - b for a, b in zip(ctx.crop_psnr_after, ctx.crop_psnr_before)) / len(ctx.crop_psnr_after))
+
+
+def gap_potential(ctx: RewardContext) -> float:
+    return GAMMA * (ctx.psnr_after - ctx.teacher_psnr) - (ctx.psnr_before - ctx.teacher_psnr)
+
+
+def ssim_gain(ctx: RewardContext) -> float:
+    return 100.0 * (ctx.ssim_after - ctx.ssim_before)
+
+
+def final_psnr(ctx: RewardContext) -> float:
+    return ctx.psnr_after - ctx.episode_start_psnr if ctx.last else 0.0
+
+
+def counterfactual_uniform(ctx: RewardContext) -> float:
+    return ctx.psnr_after - ctx.uniform_psnr_after
+
+
+for _needs_snapshot in (ssim_gain, counterfactual_uniform):
+    _needs_snapshot.needs_snapshot = True  # type: ignore[attr-defined]
+
+REWARDS: dict[str, Callable[[RewardContext], float]] = {
+    "probe_psnr_gain": probe_psnr_gain, "crop_psnr_gain": crop_psnr_gain, "gap_potential": gap_potential,
+    "ssim_gain": ssim_gain, "final_psnr": final_psnr, "counterfactual_uniform": counterfactual_uniform,
+}
+
+
+def get_reward(reward: str | Callable[[RewardContext], float]) -> Callable[[RewardContext], float]:
+    """A reward by name, or a user callable passed through."""
+    if callable(reward):
+        return reward
+    try:
+        return REWARDS[reward]
+    except KeyError:
+        raise ConfigError(f"unknown reward '{reward}'; available: {', '.join(REWARDS)} (or pass a callable)") from None
