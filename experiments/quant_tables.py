@@ -48,6 +48,39 @@ def run_qat(student, train_pairs, task, steps: int, lr: float, quant_lr: float, 
     return student.eval()
 
 
+def ptq_rows(arch: str, task_name: str, bits_list: list[int], methods: tuple[str, ...] = CALIBRATION_METHODS,
+             quantizer: str = "lsq", seed: int = 0) -> list[dict]:
+    """FP teacher and PTQ students (each bit width x calibration method) on the test split."""
+    task = get_task(task_name)
+    teacher = load_teacher(arch, task_name)
+    calib = calibration_batches(load_pairs(task, "train"), task, seed)
+    test_pairs = load_pairs(task, "test")
+    rows = [{"task": task_name, "model": "FP teacher", "bits": 32, "calibration": "-",
+             **evaluate(teacher, test_pairs, task)}]
+    for bits in bits_list:
+        for method in methods:
+            student = make_student(teacher, QuantSettings(bits, bits, quantizer, calibration=method), calib, seed)
+            rows.append({"task": task_name, "model": f"W{bits}A{bits} PTQ", "bits": bits, "calibration": method,
+                         **evaluate(student, test_pairs, task)})
+    return rows
+
+
+def qat_row(arch: str, task_name: str, bits: int, args: argparse.Namespace) -> dict:
+    """PTQ (MSE calibration) then plain QAT; figures on the test split."""
+    task = get_task(task_name)
+    teacher = load_teacher(arch, task_name)
+    train_pairs, test_pairs = load_pairs(task, "train"), load_pairs(task, "test")
+    student = make_student(teacher, QuantSettings(bits, bits, args.quantizer),
+                           calibration_batches(train_pairs, task, args.seed), seed=args.seed)
+    fp, ptq = evaluate(teacher, test_pairs, task), evaluate(student, test_pairs, task)
+    began = time.time()
+    run_qat(student, train_pairs, task, args.qat_steps, args.lr, args.quant_lr, args.batch, args.crop, args.seed)
+    qat = evaluate(student, test_pairs, task)
+    return {"task": task_name, "bits": f"W{bits}A{bits}", "FP psnr": fp["psnr"], "PTQ psnr": ptq["psnr"],
+            "QAT psnr": qat["psnr"], "recovered dB": qat["psnr"] - ptq["psnr"], "PTQ ssim": ptq["ssim"],
+            "QAT ssim": qat["ssim"], "QAT seconds": round(time.time() - began, 1)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="edsr")
@@ -64,34 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/quant"))
     args = parser.parse_args(argv)
     seed_everything(args.seed)
-    ptq_rows, qat_rows = [], []
-    for task_name in args.tasks:
-        task = get_task(task_name)
-        teacher = load_teacher(args.arch, task_name)
-        train_pairs, test_pairs = load_pairs(task, "train"), load_pairs(task, "test")
-        calib = calibration_batches(train_pairs, task, args.seed)
-        fp = evaluate(teacher, test_pairs, task)
-        ptq_rows.append({"task": task_name, "model": "FP teacher", "calibration": "-", **fp})
-        for bits in args.bits:
-            for method in CALIBRATION_METHODS:
-                settings = QuantSettings(bits, bits, args.quantizer, calibration=method)
-                student = make_student(teacher, settings, calib, seed=args.seed)
-                ptq_rows.append({"task": task_name, "model": f"W{bits}A{bits} PTQ", "calibration": method,
-                                 **evaluate(student, test_pairs, task)})
-        for bits in args.qat_bits:
-            student = make_student(teacher, QuantSettings(bits, bits, args.quantizer), calib, seed=args.seed)
-            ptq = evaluate(student, test_pairs, task)
-            began = time.time()
-            run_qat(student, train_pairs, task, args.qat_steps, args.lr, args.quant_lr, args.batch, args.crop,
-                    args.seed)
-            qat = evaluate(student, test_pairs, task)
-            qat_rows.append({"task": task_name, "bits": f"W{bits}A{bits}", "FP psnr": fp["psnr"],
-                             "PTQ psnr": ptq["psnr"], "QAT psnr": qat["psnr"],
-                             "recovered dB": qat["psnr"] - ptq["psnr"],
-                             "PTQ ssim": ptq["ssim"], "QAT ssim": qat["ssim"],
-                             "QAT seconds": round(time.time() - began, 1)})
-    print(write_table(pd.DataFrame(ptq_rows), args.out, "ptq", f"PTQ of the {args.arch} teacher (test split)"))
-    print(write_table(pd.DataFrame(qat_rows), args.out, "qat_sanity",
+    ptq = [row for task in args.tasks for row in ptq_rows(args.arch, task, args.bits, quantizer=args.quantizer,
+                                                          seed=args.seed)]
+    print(write_table(pd.DataFrame(ptq), args.out, "ptq", f"PTQ of the {args.arch} teacher (test split)"))
+    qat = [qat_row(args.arch, task, bits, args) for task in args.tasks for bits in args.qat_bits]
+    print(write_table(pd.DataFrame(qat), args.out, "qat_sanity",
                       f"QAT without KD, {args.qat_steps} steps, lr {args.lr:g} / quantizer lr {args.quant_lr:g}"))
 
 
