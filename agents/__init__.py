@@ -1,0 +1,34 @@
+"""Everything that acts in SparkKD-v0, behind one interface: ``make_agent(name, env, **kwargs)``.
+
+Names: ``spark`` (built-in policy CNN + REINFORCE), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3),
+``uniform``, ``random``, ``heuristic_laplacian``, ``heuristic_variance``, ``heuristic_error``, ``heuristic_gap``,
+``heuristic_combined``.
+"""
+from __future__ import annotations
+
+from agents.base import Agent
+from agents.fixed import HEURISTIC_CHANNELS, HeuristicAgent, RandomAgent, UniformAgent
+from agents.spark import SparkAgent, SparkAgentConfig
+
+SB3_NAMES = ("ppo", "a2c", "sac", "td3")
+AGENT_NAMES = ("spark", *SB3_NAMES, "uniform", "random",
+               *(f"heuristic_{c}" for c in (*HEURISTIC_CHANNELS, "combined")))
+
+
+def make_agent(name: str, env, **kwargs) -> Agent:
+    """Build an agent by name for ``env``; an unknown name raises ValueError listing the known ones."""
+    if name == "spark":
+        return SparkAgent(env, **kwargs)
+    if name in SB3_NAMES:
+        from agents.sb3 import SB3Agent  # imports stable-baselines3 only when asked for
+        return SB3Agent(env, name, **kwargs)
+    if name == "uniform":
+        return UniformAgent(env)
+    if name == "random":
+        return RandomAgent(env, **kwargs)
+    if name.startswith("heuristic_") and name in AGENT_NAMES:
+        return HeuristicAgent(env, name.removeprefix("heuristic_"))
+    raise ValueError(f"unknown agent '{name}'; available: {', '.join(AGENT_NAMES)}")
+
+
+__all__ = ["AGENT_NAMES", "Agent", "SparkAgent", "SparkAgentConfig", "make_agent"]

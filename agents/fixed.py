@@ -1,0 +1,67 @@
+"""Agents that do not learn: uniform KD (zero action), random maps, and difficulty heuristics.
+
+A heuristic puts more KD weight where a difficulty channel is high: ``a = clip(z(c), -1, 1)`` where ``z`` is the
+channel's z-score over the 64 cells of the grid; ``combined`` averages the z-scores of all four channels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from agents.base import Agent, batched
+from spark_env.difficulty import CHANNELS
+
+HEURISTIC_CHANNELS = {"laplacian": 0, "variance": 1, "error": 2, "gap": 3}
+
+
+class UniformAgent(Agent):
+    """Always the zero action: uniform output KD under the default (budget-preserving) mapping."""
+
+    name = "uniform"
+
+    def act(self, obs, deterministic=False):
+        grids, single = batched(obs)
+        actions = np.zeros((grids.shape[0], 8, 8), np.float32)
+        return actions[0] if single else actions
+
+
+class RandomAgent(Agent):
+    """Uniformly random maps in [-1, 1]^(8x8), seeded."""
+
+    name = "random"
+
+    def __init__(self, env, seed: int = 0) -> None:
+        super().__init__(env)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs, deterministic=False):
+        grids, single = batched(obs)
+        actions = self.rng.uniform(-1, 1, (grids.shape[0], 8, 8)).astype(np.float32)
+        return actions[0] if single else actions
+
+
+def zscore(grids: np.ndarray) -> np.ndarray:
+    """Per-map z-score over the 64 cells: (B, 8, 8) -> (B, 8, 8)."""
+    mean = grids.mean(axis=(1, 2), keepdims=True)
+    std = grids.std(axis=(1, 2), keepdims=True)
+    return (grids - mean) / (std + 1e-6)
+
+
+class HeuristicAgent(Agent):
+    """Weights rising with one difficulty channel (``laplacian``, ``variance``, ``error``, ``gap``) or all four."""
+
+    def __init__(self, env, channel: str = "combined") -> None:
+        super().__init__(env)
+        if channel != "combined" and channel not in HEURISTIC_CHANNELS:
+            raise ValueError(f"unknown heuristic channel '{channel}'; allowed: "
+                             f"{', '.join(HEURISTIC_CHANNELS)}, combined")
+        self.channel = channel
+        self.name = f"heuristic_{channel}"
+
+    def act(self, obs, deterministic=False):
+        grids, single = batched(obs)
+        if self.channel == "combined":
+            score = np.mean([zscore(grids[:, c]) for c in range(len(CHANNELS))], axis=0)
+        else:
+            score = zscore(grids[:, HEURISTIC_CHANNELS[self.channel]])
+        actions = np.clip(score, -1, 1).astype(np.float32)
+        return actions[0] if single else actions

@@ -1,0 +1,169 @@
+"""Stable-Baselines3 agents on SparkKD: a features extractor for 4x8x8 grids, the algorithm factory, a VecEnv
+adapter for the natively batched env, and a callback that logs the task's own figures.
+
+SB3's NatureCNN needs at least 36x36 inputs; ``GridFeaturesExtractor`` is two 3x3 convolutions on the 8x8 grid
+and a linear layer. ``make_sb3_model("ppo" | "a2c" | "sac" | "td3", env)`` wires it with defaults for this task
+(short rollouts: QAT steps are expensive); any other SB3 algorithm with a Box action space works by passing
+``algorithm=TheClass`` and ``policy_kwargs``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import A2C, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+
+from agents.base import Agent, Callback, batched
+from spark_env.difficulty import GRID
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
+DEFAULTS: dict[str, dict] = {
+    "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 4, "learning_rate": 3e-4},
+    "a2c": {"n_steps": 8, "learning_rate": 7e-4},
+    "sac": {"learning_starts": 32, "batch_size": 32, "buffer_size": 10_000, "train_freq": 1},
+    "td3": {"learning_starts": 32, "batch_size": 32, "buffer_size": 10_000, "train_freq": 1},
+}
+
+
+class GridFeaturesExtractor(BaseFeaturesExtractor):
+    """(B, 4, 8, 8) -> (B, features_dim): conv3x3(4, 32) - ReLU - conv3x3(32, 32) - ReLU - linear."""
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 128) -> None:
+        super().__init__(observation_space, features_dim)
+        channels = observation_space.shape[0]
+        self.net = nn.Sequential(nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                 nn.Linear(32 * GRID * GRID, features_dim), nn.ReLU())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.net(observations)
+
+
+class BatchedVecEnvAdapter(VecEnv):
+    """SB3 VecEnv view of ``SparkKDVectorEnv`` (B crops, one shared student). Autoreset is same-step in both."""
+
+    def __init__(self, vector_env) -> None:
+        self.vector_env = vector_env
+        super().__init__(vector_env.num_envs, vector_env.single_observation_space,
+                         vector_env.single_action_space)
+        self._actions = None
+        self._seed: int | None = None
+
+    def reset(self):
+        obs, _ = self.vector_env.reset(seed=self._seed)
+        self._seed = None
+        return obs
+
+    def step_async(self, actions) -> None:
+        self._actions = np.asarray(actions, dtype=np.float32)
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, info = self.vector_env.step(self._actions)
+        dones = np.logical_or(terminated, truncated)
+        keys = [k for k in info if not k.startswith("_") and k not in ("final_obs", "final_info")]
+        infos = [{k: info[k][i] for k in keys} for i in range(self.num_envs)]
+        if "final_obs" in info:
+            for i in range(self.num_envs):
+                infos[i]["terminal_observation"] = info["final_obs"][i]
+                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.vector_env.close()
+
+    def seed(self, seed=None):
+        self._seed = seed
+        return [seed] * self.num_envs
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self.vector_env, attr_name)] * len(self._indices(indices))
+
+    def set_attr(self, attr_name, value, indices=None) -> None:
+        setattr(self.vector_env, attr_name, value)
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [getattr(self.vector_env, method_name)(*args, **kwargs)] * len(self._indices(indices))
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * len(self._indices(indices))
+
+    def _indices(self, indices):
+        if indices is None:
+            return list(range(self.num_envs))
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+class TaskFiguresCallback(BaseCallback):
+    """Logs student probe PSNR, gap to the teacher, KD loss and weight-map entropy to SB3's logger
+    (TensorBoard when ``tensorboard_log`` is set)."""
+
+    def _on_step(self) -> bool:
+        infos = self.locals.get("infos", [])
+        for key in ("probe_psnr", "gap_to_teacher", "kd_loss"):
+            values = [float(i[key]) for i in infos if key in i]
+            if values:
+                self.logger.record_mean(f"spark/{key}", float(np.mean(values)))
+        maps = [np.asarray(i["weight_map"], dtype=np.float64) for i in infos if "weight_map" in i]
+        if maps:
+            probs = [m.ravel() / max(m.sum(), 1e-12) for m in maps]
+            entropy = [-(p * np.log(np.clip(p, 1e-12, None))).sum() for p in probs]
+            self.logger.record_mean("spark/map_entropy", float(np.mean(entropy)))
+        return True
+
+
+def make_sb3_model(algo: str | type[BaseAlgorithm], env, seed: int = 0, **kwargs) -> BaseAlgorithm:
+    """An SB3 model on ``env`` (a gymnasium env, an SB3 VecEnv, or a SparkKDVectorEnv, which gets adapted)."""
+    from spark_env.vector_env import SparkKDVectorEnv
+    if isinstance(env, SparkKDVectorEnv):
+        env = BatchedVecEnvAdapter(env)
+    if isinstance(algo, str):
+        key = algo.lower()
+        if key not in ALGORITHMS:
+            raise ValueError(f"unknown SB3 algorithm '{algo}'; available: {', '.join(ALGORITHMS)} "
+                             "(or pass the algorithm class)")
+        cls, params = ALGORITHMS[key], {**DEFAULTS[key], **kwargs}
+    else:
+        cls, params = algo, dict(kwargs)
+    policy_kwargs = {"features_extractor_class": GridFeaturesExtractor, **params.pop("policy_kwargs", {})}
+    return cls("MlpPolicy", env, seed=seed, policy_kwargs=policy_kwargs, verbose=0, **params)
+
+
+class SB3Agent(Agent):
+    """Our Agent interface around an SB3 model."""
+
+    def __init__(self, env, algo: str | type[BaseAlgorithm] = "ppo", seed: int = 0, progress_bar: bool = False,
+                 **kwargs) -> None:
+        super().__init__(env)
+        self.name = algo if isinstance(algo, str) else algo.__name__.lower()
+        self.model = make_sb3_model(algo, env, seed=seed, **kwargs)
+        self.progress_bar = progress_bar
+
+    def learn(self, total_steps: int, callback: Callback | None = None) -> "SB3Agent":
+        callbacks: list = [TaskFiguresCallback()]
+        if callback is not None:
+            class _UserCallback(BaseCallback):
+                def _on_step(inner) -> bool:
+                    return callback(inner.locals) is not False
+            callbacks.append(_UserCallback())
+        self.model.learn(total_timesteps=total_steps, callback=callbacks, progress_bar=self.progress_bar)
+        return self
+
+    def act(self, obs, deterministic=False):
+        grids, single = batched(obs)
+        actions, _ = self.model.predict(grids, deterministic=deterministic)
+        actions = np.asarray(actions, dtype=np.float32).reshape(grids.shape[0], GRID, GRID)
+        return actions[0] if single else actions
+
+    def save(self, path: str | Path) -> None:
+        self.model.save(path)
+
+    def load(self, path: str | Path) -> "SB3Agent":
+        self.model = type(self.model).load(path, env=self.model.get_env())
+        return self

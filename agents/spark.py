@@ -1,0 +1,141 @@
+"""The built-in SPARK agent: the paper's compact policy CNN on the 8x8 grid, trained with lightweight RL.
+
+Policy: three 3x3 convolutions (4 -> ``hidden`` -> ``hidden`` -> 1 channels, ReLU between, ``tanh`` on the output)
+give the mean of a diagonal Gaussian over the 8x8 action; one learned log standard deviation is shared by all
+cells. Actions are sampled from the Gaussian and clipped to [-1, 1] by the agent before the env sees them
+(log-probabilities use the unclipped sample).
+
+Update: REINFORCE with a baseline and an entropy bonus. Every ``update_every`` env steps (each sub-env of a vector
+env counts), rewards-to-go with discount ``gamma`` (cut at episode ends, not bootstrapped) minus an exponential
+moving-average baseline of past returns, normalised over the batch, weight the log-probabilities;
+``entropy_coef`` times the Gaussian's entropy is added. With ``gamma = 0`` (default) each map is judged by the
+probe PSNR gain of its own QAT step.
+
+Two uses: online, during one QAT run (``learn(episode_steps)`` on a fresh env: the policy trains while the student
+trains, then is discarded, as in the paper), and across many episodes (the RL-benchmark setting).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import Agent, Callback, batched
+
+
+@dataclass
+class SparkAgentConfig:
+    hidden: int = 32              # channels of the two hidden convolutions
+    lr: float = 3e-3              # Adam learning rate of the policy
+    gamma: float = 0.0            # discount of rewards-to-go inside an update batch
+    entropy_coef: float = 1e-3    # weight of the entropy bonus
+    update_every: int = 16        # env steps (summed over sub-envs) per policy update
+    init_log_std: float = -0.7    # initial log standard deviation of the Gaussian (std 0.5)
+    baseline_momentum: float = 0.9  # EMA momentum of the return baseline
+    seed: int = 0
+
+
+class SparkPolicy(nn.Module):
+    """(B, 4, 8, 8) grid -> (B, 8, 8) Gaussian mean in [-1, 1]; ``log_std`` is a shared learned scalar."""
+
+    def __init__(self, hidden: int = 32, init_log_std: float = -0.7) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(4, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, 1, 3, padding=1))
+        self.log_std = nn.Parameter(torch.tensor(float(init_log_std)))
+
+    def forward(self, grids: torch.Tensor) -> torch.distributions.Normal:
+        mean = torch.tanh(self.net(grids)[:, 0])
+        std = self.log_std.clamp(-3.0, 0.5).exp().expand_as(mean)
+        return torch.distributions.Normal(mean, std)
+
+
+class SparkAgent(Agent):
+    name = "spark"
+
+    def __init__(self, env, config: SparkAgentConfig | None = None, **overrides) -> None:
+        super().__init__(env)
+        self.config = config or SparkAgentConfig(**overrides)
+        torch.manual_seed(self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
+        self.baseline: float | None = None
+        self.history: list[dict] = []  # one row per env step: reward, probe_psnr when the env reports it
+
+    def act(self, obs, deterministic=False):
+        grids, single = batched(obs)
+        with torch.no_grad():
+            dist = self.policy(torch.from_numpy(grids))
+        if deterministic:
+            actions = dist.mean.numpy()
+        else:
+            actions = dist.mean.numpy() + dist.stddev.numpy() * self.rng.standard_normal(dist.mean.shape)
+        actions = actions.astype(np.float32)
+        return actions[0] if single else actions
+
+    def _update(self, grids: list[np.ndarray], actions: list[np.ndarray], rewards: list[np.ndarray],
+                dones: list[np.ndarray]) -> dict[str, float]:
+        rewards_arr, dones_arr = np.stack(rewards), np.stack(dones)  # (T, B)
+        returns = np.zeros_like(rewards_arr)
+        running = np.zeros(rewards_arr.shape[1])
+        for t in reversed(range(len(rewards_arr))):
+            running = rewards_arr[t] + self.config.gamma * running * (1.0 - dones_arr[t])
+            returns[t] = running
+        flat_returns = returns.reshape(-1)
+        baseline = flat_returns.mean() if self.baseline is None else self.baseline
+        advantages = flat_returns - baseline
+        if advantages.size > 1 and advantages.std() > 1e-8:
+            advantages = advantages / advantages.std()
+        momentum = self.config.baseline_momentum
+        self.baseline = float(momentum * baseline + (1 - momentum) * flat_returns.mean())
+        dist = self.policy(torch.from_numpy(np.concatenate(grids)))
+        log_prob = dist.log_prob(torch.from_numpy(np.concatenate(actions))).sum((1, 2))
+        entropy = dist.entropy().sum((1, 2)).mean()
+        loss = -(log_prob * torch.from_numpy(advantages).float()).mean() - self.config.entropy_coef * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"policy_loss": loss.item(), "entropy": entropy.item(), "baseline": self.baseline}
+
+    def learn(self, total_steps: int, callback: Callback | None = None) -> "SparkAgent":
+        obs, _ = self.env.reset(seed=self.config.seed)
+        buffer: tuple[list, list, list, list] = ([], [], [], [])
+        done_steps = 0
+        while done_steps < total_steps:
+            grids, single = batched(obs)
+            raw = self.act(obs)
+            raw_batch = raw[None] if single else raw
+            obs, reward, terminated, truncated, info = self.env.step(np.clip(raw, -1, 1))
+            reward_arr = np.atleast_1d(np.asarray(reward, dtype=np.float64))
+            done_arr = np.atleast_1d(np.logical_or(terminated, truncated)).astype(np.float64)
+            for store, value in zip(buffer, (grids, raw_batch, reward_arr, done_arr)):
+                store.append(value)
+            done_steps += len(reward_arr)
+            self.history.append({"step": done_steps, "reward": float(reward_arr.mean()),
+                                 "probe_psnr": float(np.mean(info.get("probe_psnr", math.nan)))})
+            if single and done_arr[0] and done_steps < total_steps:  # keep the finished run's student
+                obs, _ = self.env.reset()
+            if sum(len(r) for r in buffer[2]) >= self.config.update_every:
+                self.history[-1].update(self._update(*buffer))
+                buffer = ([], [], [], [])
+            if callback is not None and callback(locals()) is False:
+                break
+        return self
+
+    def save(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"policy": self.policy.state_dict(), "config": asdict(self.config)}, path)
+
+    def load(self, path: str | Path) -> "SparkAgent":
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        self.config = SparkAgentConfig(**payload["config"])
+        self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
+        self.policy.load_state_dict(payload["policy"])
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
+        return self

@@ -1,0 +1,121 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import spark_env  # noqa: F401
+from agents import AGENT_NAMES, make_agent
+from spark_env.kd import action_to_weights
+
+
+class TargetCellsEnv(gym.Env):
+    """Stand-in with SparkKD's spaces where the right map is known: the reward is the mean softmax weight on the
+    cells whose channel 3 is above 0.5 minus the mean weight elsewhere. Uniform and random maps score about 0."""
+
+    observation_space = gym.spaces.Box(0, 1, (4, 8, 8), np.float32)
+    action_space = gym.spaces.Box(-1, 1, (8, 8), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.obs = self.np_random.random((4, 8, 8)).astype(np.float32)
+        return self.obs, {}
+
+    def step(self, action):
+        weights = action_to_weights(torch.as_tensor(action).view(1, 8, 8))[0].numpy()
+        target = self.obs[3] > 0.5
+        reward = float(weights[target].mean() - weights[~target].mean())
+        self.t += 1
+        self.obs = self.np_random.random((4, 8, 8)).astype(np.float32)
+        return self.obs, reward, self.t >= 16, False, {}
+
+
+def mean_reward(agent, env, episodes=10, deterministic=True):
+    total = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=1000 + episode)
+        done = False
+        while not done:
+            obs, reward, done, _, _ = env.step(np.clip(agent.act(obs, deterministic=deterministic), -1, 1))
+            total.append(reward)
+    return float(np.mean(total))
+
+
+def test_spark_agent_learns_the_known_map_against_random():
+    env = TargetCellsEnv()
+    agent = make_agent("spark", env, seed=0).learn(3000)
+    learned = mean_reward(agent, env)
+    chance = mean_reward(make_agent("random", env, seed=0), env)
+    assert abs(chance) < 0.3
+    assert learned > chance + 1.0, (learned, chance)
+
+
+def test_unknown_agent_lists_names():
+    with pytest.raises(ValueError, match="unknown agent 'dqn'; available: spark, ppo, a2c"):
+        make_agent("dqn", TargetCellsEnv())
+
+
+@pytest.mark.parametrize("name", [n for n in AGENT_NAMES if n.startswith("heuristic") or n in ("uniform", "random")])
+def test_fixed_agents_act_in_range(name):
+    env = TargetCellsEnv()
+    obs, _ = env.reset(seed=0)
+    agent = make_agent(name, env)
+    action = agent.act(obs)
+    assert action.shape == (8, 8) and action.dtype == np.float32 and np.abs(action).max() <= 1
+    assert agent.act(np.stack([obs, obs])).shape == (2, 8, 8)
+
+
+def test_heuristic_weights_rise_with_its_channel():
+    env = TargetCellsEnv()
+    obs, _ = env.reset(seed=0)
+    action = make_agent("heuristic_gap", env).act(obs)
+    assert np.corrcoef(action.ravel(), obs[3].ravel())[0, 1] > 0.9
+    assert mean_reward(make_agent("heuristic_gap", env), env) > 0.5
+
+
+def test_spark_agent_online_in_one_qat_run_leaves_no_inference_cost(tmp_path):
+    def trained_student(agent_name):
+        env = gym.make("SparkKD-v0", preset="tiny", episode_steps=4).unwrapped
+        make_agent(agent_name, env).learn(4)
+        return env.session.student
+
+    spark, uniform = trained_student("spark"), trained_student("uniform")
+    shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}  # noqa: E731
+    assert shapes(spark) == shapes(uniform)
+    assert [type(m) for m in spark.modules()] == [type(m) for m in uniform.modules()]
+    assert not any("policy" in k for k in spark.state_dict())
+
+
+def test_online_learning_keeps_the_trained_student_of_the_run():
+    env = gym.make("SparkKD-v0", preset="tiny", episode_steps=4).unwrapped
+    make_agent("spark", env).learn(4)
+    assert env.session.steps_done == 4
+
+
+def test_spark_agent_save_load_round_trip(tmp_path):
+    env = TargetCellsEnv()
+    agent = make_agent("spark", env, seed=0).learn(32)
+    obs, _ = env.reset(seed=0)
+    agent.save(tmp_path / "spark.pt")
+    clone = make_agent("spark", env, seed=5).load(tmp_path / "spark.pt")
+    np.testing.assert_array_equal(agent.act(obs, deterministic=True), clone.act(obs, deterministic=True))
+
+
+@pytest.mark.parametrize("name", ["ppo", "a2c", "sac", "td3"])
+def test_sb3_agents_learn_and_act_on_the_real_env(name, tmp_path):
+    env = gym.make("SparkKD-v0", preset="tiny", episode_steps=4)
+    agent = make_agent(name, env, seed=0)
+    agent.learn(40 if name in ("sac", "td3") else 16)
+    obs, _ = env.reset(seed=0)
+    assert agent.act(obs).shape == (8, 8)
+    agent.save(tmp_path / name)
+    agent.load(tmp_path / f"{name}.zip")
+
+
+def test_sb3_on_the_natively_batched_env():
+    envs = gym.make_vec("SparkKD-v0", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
+                        episode_steps=3)
+    agent = make_agent("a2c", envs.unwrapped if hasattr(envs, "unwrapped") else envs, seed=0, n_steps=3)
+    agent.learn(12)
+    obs, _ = envs.reset(seed=0)
+    assert agent.act(obs).shape == (2, 8, 8)
