@@ -119,3 +119,14 @@ def test_sb3_on_the_natively_batched_env():
     agent.learn(12)
     obs, _ = envs.reset(seed=0)
     assert agent.act(obs).shape == (2, 8, 8)
+
+
+def test_task_figures_reach_the_sb3_logger(tmp_path):
+    from stable_baselines3.common.logger import configure
+    env = gym.make("SparkKD-v0", preset="tiny", episode_steps=4)
+    agent = make_agent("a2c", env, seed=0, n_steps=4)
+    agent.model.set_logger(configure(str(tmp_path), ["csv"]))
+    agent.learn(8)
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0]
+    for key in ("spark/probe_psnr", "spark/gap_to_teacher", "spark/kd_loss", "spark/map_entropy"):
+        assert key in header
