@@ -139,11 +139,14 @@ class SB3Agent(Agent):
     """Our Agent interface around an SB3 model."""
 
     def __init__(self, env, algo: str | type[BaseAlgorithm] = "ppo", seed: int = 0, progress_bar: bool = False,
-                 **kwargs) -> None:
+                 log_interval: int = 1, **kwargs) -> None:
+        """``progress_bar`` needs the ``rich`` package; ``log_interval`` counts SB3 iterations (rollouts for
+        on-policy algorithms, episodes for off-policy ones) between logger dumps: 1 by default, QAT is slow."""
         super().__init__(env)
         self.name = algo if isinstance(algo, str) else algo.__name__.lower()
         self.model = make_sb3_model(algo, env, seed=seed, **kwargs)
         self.progress_bar = progress_bar
+        self.log_interval = log_interval
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "SB3Agent":
         callbacks: list = [TaskFiguresCallback()]
@@ -152,7 +155,8 @@ class SB3Agent(Agent):
                 def _on_step(inner) -> bool:
                     return callback(inner.locals) is not False
             callbacks.append(_UserCallback())
-        self.model.learn(total_timesteps=total_steps, callback=callbacks, progress_bar=self.progress_bar)
+        self.model.learn(total_timesteps=total_steps, callback=callbacks, progress_bar=self.progress_bar,
+                         log_interval=self.log_interval)
         return self
 
     def act(self, obs, deterministic=False):
