@@ -42,6 +42,28 @@ def pixel_shuffle_upsampler(n_feats: int, scale: int, act: type[nn.Module] | Non
     return nn.Sequential(*layers)
 
 
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Apply blocks in sequence; return the last output and every block's output (the KD features)."""
+    features = []
+    for block in blocks:
+        x = block(x)
+        features.append(x)
+    return x, features
+
+
+class ResidualTrunk(nn.Module):
+    """Blocks, then a 3x3 convolution, plus a long skip from the trunk's input (EDSR / SRResNet body)."""
+
+    def __init__(self, blocks: list[nn.Module], n_feats: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.conv = conv3x3(n_feats, n_feats)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h, features = run_blocks(self.blocks, x)
+        return x + self.conv(h), features
+
+
 class RestorationNet(nn.Module):
     """Base class: holds ``scale`` and the constructor arguments (``config``) needed to rebuild the network."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spark_env.models.common import RestorationNet, conv3x3, pixel_shuffle_upsampler
+from spark_env.models.common import ResidualTrunk, RestorationNet, conv3x3, pixel_shuffle_upsampler
 
 
 class ResBlock(nn.Module):
@@ -21,28 +21,13 @@ class ResBlock(nn.Module):
         return x + self.res_scale * self.conv2(self.act(self.conv1(x)))
 
 
-class EDSRBody(nn.Module):
-    def __init__(self, n_feats: int, n_blocks: int, res_scale: float) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(ResBlock(n_feats, res_scale) for _ in range(n_blocks))
-        self.conv = conv3x3(n_feats, n_feats)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        h = x
-        for block in self.blocks:
-            h = block(h)
-            features.append(h)
-        return x + self.conv(h), features
-
-
 class EDSR(RestorationNet):
     """EDSR-style SR / restoration network. Paper's EDSR-baseline is n_feats=64, n_blocks=16."""
 
     def __init__(self, scale: int, n_feats: int = 32, n_blocks: int = 4, res_scale: float = 1.0) -> None:
         super().__init__(scale, n_feats=n_feats, n_blocks=n_blocks, res_scale=res_scale)
         self.head = conv3x3(3, n_feats)
-        self.body = EDSRBody(n_feats, n_blocks, res_scale)
+        self.body = ResidualTrunk([ResBlock(n_feats, res_scale) for _ in range(n_blocks)], n_feats)
         self.tail = nn.Sequential(pixel_shuffle_upsampler(n_feats, scale), conv3x3(n_feats, 3))
 
     def forward_features(self, x):

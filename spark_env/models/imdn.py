@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spark_env.models.common import RestorationNet, conv3x3
+from spark_env.models.common import RestorationNet, conv3x3, run_blocks
 
 
 class ContrastChannelAttention(nn.Module):
@@ -56,11 +56,7 @@ class IMDNBody(nn.Module):
                                   conv3x3(n_feats, n_feats))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        h = x
-        for block in self.blocks:
-            h = block(h)
-            features.append(h)
+        _, features = run_blocks(self.blocks, x)
         return x + self.fuse(torch.cat(features, dim=1)), features
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spark_env.models.common import RestorationNet, conv3x3, pixel_shuffle_upsampler
+from spark_env.models.common import ResidualTrunk, RestorationNet, conv3x3, pixel_shuffle_upsampler
 
 
 class PReLUBlock(nn.Module):
@@ -20,28 +20,13 @@ class PReLUBlock(nn.Module):
         return x + self.conv2(self.act(self.conv1(x)))
 
 
-class SRResNetBody(nn.Module):
-    def __init__(self, n_feats: int, n_blocks: int) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(PReLUBlock(n_feats) for _ in range(n_blocks))
-        self.conv = conv3x3(n_feats, n_feats)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
-        h = x
-        for block in self.blocks:
-            h = block(h)
-            features.append(h)
-        return x + self.conv(h), features
-
-
 class SRResNet(RestorationNet):
     """SRResNet-style network. The original has n_feats=64, n_blocks=16."""
 
     def __init__(self, scale: int, n_feats: int = 32, n_blocks: int = 4) -> None:
         super().__init__(scale, n_feats=n_feats, n_blocks=n_blocks)
         self.head = nn.Sequential(nn.Conv2d(3, n_feats, 9, padding=4), nn.PReLU(n_feats))
-        self.body = SRResNetBody(n_feats, n_blocks)
+        self.body = ResidualTrunk([PReLUBlock(n_feats) for _ in range(n_blocks)], n_feats)
         self.tail = nn.Sequential(pixel_shuffle_upsampler(n_feats, scale, act=nn.ReLU),
                                   nn.Conv2d(n_feats, 3, 9, padding=4))
 
