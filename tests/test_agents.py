@@ -130,3 +130,19 @@ def test_task_figures_reach_the_sb3_logger(tmp_path):
     header = (tmp_path / "progress.csv").read_text().splitlines()[0]
     for key in ("spark/probe_psnr", "spark/gap_to_teacher", "spark/kd_loss", "spark/map_entropy"):
         assert key in header
+
+
+def make_tiny_env():
+    import spark_env  # noqa: F401  (registers SparkKD-v0 inside the worker process)
+    return gym.make("SparkKD-v0", preset="tiny", episode_steps=3)
+
+
+def test_sb3_with_subprocess_vec_env():
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+    vec_env = SubprocVecEnv([make_tiny_env, make_tiny_env], start_method="spawn")
+    try:
+        agent = make_agent("ppo", vec_env, seed=0, n_steps=4, batch_size=8, n_epochs=1)
+        agent.learn(8)
+        assert agent.act(vec_env.reset()).shape == (2, 8, 8)
+    finally:
+        vec_env.close()
