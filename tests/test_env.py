@@ -167,3 +167,16 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     else:
         with pytest.raises(ConfigError, match="device='cuda'.*no CUDA device"):
             tiny_env(device="cuda")
+
+
+def test_paper_preset_needs_matching_weights_and_runs_with_them(tmp_path):
+    with pytest.raises(ConfigError, match="arch_options .* differ from the student's FP weights"):
+        gym.make("SparkKD-v0", preset="paper")
+    from spark_env.models import build_model, save_weights
+    path = tmp_path / "edsr_baseline_sr_x2.pt"
+    save_weights(build_model("edsr", 2, n_feats=64, n_blocks=16), "edsr", "sr_x2", path)
+    env = gym.make("SparkKD-v0", preset="paper", teacher_weights=str(path), device="cpu", crop_size=16,
+                   probe_crops=1, probe_crop_size=16, episode_steps=1).unwrapped
+    env.reset(seed=0)
+    _, reward, done, _, info = env.step(np.zeros((8, 8), np.float32))
+    assert done and np.isfinite(reward) and env.session.student.config["n_blocks"] == 16
