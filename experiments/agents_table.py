@@ -17,11 +17,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-import yaml
 
 import spark_env  # noqa: F401
 from agents import AGENT_NAMES, make_agent
-from experiments.common import seed_everything, write_table
+from experiments.common import parse_overrides, seed_everything, write_table
 from spark_env.data import get_task, load_pairs
 from spark_env.evaluation import evaluate
 
@@ -48,10 +47,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="env config override, e.g. --override w_bits=2 (repeatable; values read as YAML)")
     parser.add_argument("--out", type=Path, default=Path("runs/agents"))
     args = parser.parse_args(argv)
-    overrides = {"episode_steps": args.episode_steps}
-    for item in args.override:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)  # numbers, booleans and null as YAML reads them
+    overrides = {"episode_steps": args.episode_steps, **parse_overrides(args.override)}
     args.out.mkdir(parents=True, exist_ok=True)
     csv = args.out / "agents.csv"
     rows = pd.read_csv(csv).to_dict("records") if csv.is_file() else []

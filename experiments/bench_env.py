@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 import spark_env  # noqa: F401
-from experiments.common import markdown_table
+from experiments.common import markdown_table, parse_overrides
 
 
 def median_ms(fn, steps: int, warmup: int = 5) -> float:
@@ -39,8 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="env config override, e.g. --override probe_crops=1 (repeatable)")
     args = parser.parse_args(argv)
-    long_episode = {"episode_steps": 10 ** 6, "torch_threads": args.threads}
+    long_episode = {"episode_steps": 10 ** 6, "torch_threads": args.threads, **parse_overrides(args.override)}
     env = gym.make("SparkKD-v0", preset=args.preset, **long_episode).unwrapped
     env.reset(seed=0)
     session = env.session
@@ -66,9 +68,13 @@ def main(argv: list[str] | None = None) -> None:
         actions = np.zeros((batch, 8, 8), np.float32)
         ms = median_ms(lambda: envs.step(actions), args.steps)
         rows.append({"measure": f"batched env step, B={batch}", "median ms": ms, "per crop ms": ms / batch})
-    print(f"preset {args.preset}, {args.threads} torch threads, medians of {args.steps} steps\n")
+    print(f"preset {args.preset} {parse_overrides(args.override) or ''}, {args.threads} torch threads, "
+          f"medians of {args.steps} steps\n")
     print(markdown_table(pd.DataFrame(rows), ".1f"))
     print(f"\nenv overhead over the raw QAT step: {100 * (full / raw - 1):.0f} %")
+    steps = max(env.episode.step_index, 1)
+    print("single env, mean ms per step by phase: "
+          + ", ".join(f"{k} {1000 * v / steps:.1f}" for k, v in env.timings.items()))
 
 
 if __name__ == "__main__":

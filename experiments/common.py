@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 
 def seed_everything(seed: int) -> None:
@@ -33,3 +34,15 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["w_bits=2", "reward=crop_psnr_gain"]`` -> ``{"w_bits": 2, "reward": "crop_psnr_gain"}`` (values read as
+    YAML scalars: numbers, booleans, null); the env's config validation reports bad keys and values."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--override must look like KEY=VALUE, got '{item}'")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
