@@ -23,9 +23,13 @@ def action_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
 
 
 def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any]) -> SparkConfig:
+    """The env's config (a given SparkConfig, or a preset with overrides); applies its torch thread count."""
     if config is not None and overrides:
         raise ValueError("pass either a SparkConfig or preset overrides, not both")
-    return config if config is not None else make_config(preset, **overrides)
+    config = config if config is not None else make_config(preset, **overrides)
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    return config
 
 
 class SparkKDEnv(gym.Env):
@@ -83,8 +87,6 @@ class SparkKDEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: rgb_array or None")
         self.config = build_config(preset, config, overrides)
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
         self.render_mode = render_mode
         self.observation_space = observation_space()
         self.action_space = action_space()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.utils import seeding
 
@@ -40,8 +39,6 @@ class SparkKDVectorEnv(VectorEnv):
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
         self.config = build_config(preset, config, overrides)
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
         self.num_envs = num_envs
         self.single_observation_space = observation_space()
         self.single_action_space = action_space()
