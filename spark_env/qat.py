@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from spark_env.config import SparkConfig
 from spark_env.data import ImagePair, get_task, load_pairs
 from spark_env.data.io import to_tensor
-from spark_env.data.pairs import check_crop_fits
+from spark_env.data.pairs import check_crop_fits, random_crop
 from spark_env.difficulty import StaticDifficulty, error_grid
 from spark_env.errors import ConfigError, DatasetError
 from spark_env.evaluation import measure_border
@@ -48,20 +48,17 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass
 class CropBatch:
-    """Aligned training crops. Tensors are on the session's device; ``sources`` are (image, top, left) in LR px."""
+    """Aligned training crops; tensors on the session's device."""
 
     lq: torch.Tensor            # (N, 3, c, c)
     hr: torch.Tensor            # (N, 3, c*s, c*s)
     teacher: torch.Tensor       # (N, 3, c*s, c*s), cached teacher output
     static_grid: torch.Tensor   # (N, 2, 8, 8) raw Laplacian / pixel variance
-    sources: list[tuple[int, int, int]]
 
 
 class _TrainingImage:
     def __init__(self, pair: ImagePair, teacher_output: torch.Tensor) -> None:
         self.pair = pair
-        self.lq = to_tensor(pair.lq)[0]
-        self.hr = to_tensor(pair.hr)[0]
         self.teacher = teacher_output
         self.static = StaticDifficulty(pair.lq)
 
@@ -154,20 +151,16 @@ class QATSession:
     def sample(self, count: int) -> CropBatch:
         """``count`` random aligned training crops (side ``crop_size``) from the session's generator."""
         size, scale = self.config.crop_size, self.task.scale
-        lq, hr, teacher, static, sources = [], [], [], [], []
+        lq, hr, teacher, static = [], [], [], []
         for _ in range(count):
-            index = int(self.rng.integers(0, len(self.train_pairs)))
-            image = self.image(index)
-            top = int(self.rng.integers(0, image.lq.shape[1] - size + 1))
-            left = int(self.rng.integers(0, image.lq.shape[2] - size + 1))
-            hr_box = (slice(None), slice(top * scale, (top + size) * scale), slice(left * scale, (left + size) * scale))
-            lq.append(image.lq[:, top:top + size, left:left + size])
-            hr.append(image.hr[hr_box])
-            teacher.append(image.teacher[hr_box])
+            image = self.image(int(self.rng.integers(0, len(self.train_pairs))))
+            lq_crop, hr_crop, (top, left) = random_crop(image.pair, size, scale, self.rng)
+            lq.append(to_tensor(lq_crop)[0])
+            hr.append(to_tensor(hr_crop)[0])
+            teacher.append(image.teacher[:, top * scale:(top + size) * scale, left * scale:(left + size) * scale])
             static.append(image.static.grid(top, left, size))
-            sources.append((index, top, left))
         return CropBatch(torch.stack(lq).to(self.device), torch.stack(hr).to(self.device),
-                         torch.stack(teacher).to(self.device), torch.stack(static), sources)
+                         torch.stack(teacher).to(self.device), torch.stack(static))
 
     def forward(self, crops: CropBatch) -> torch.Tensor:
         """The student's training-mode forward pass on the crops (keeps the graph for the step)."""
