@@ -16,19 +16,19 @@ AGENT_NAMES = ("spark", *SB3_NAMES, "uniform", "random",
 
 
 def make_agent(name: str, env, seed: int = 0, **kwargs) -> Agent:
-    """Build an agent by name for ``env``; ``seed`` seeds learning agents and the random agent (deterministic
-    agents ignore it). An unknown name raises ValueError listing the known ones."""
+    """Build an agent by name for ``env``; ``seed`` seeds the first env reset of ``learn`` (every agent), learning
+    agents and the random agent. An unknown name raises ValueError listing the known ones."""
     if name == "spark":
         return SparkAgent(env, seed=seed, **kwargs)
     if name in SB3_NAMES:
         from agents.sb3 import SB3Agent  # imports stable-baselines3 only when asked for
         return SB3Agent(env, name, seed=seed, **kwargs)
     if name == "uniform":
-        return UniformAgent(env)
+        return UniformAgent(env, seed)
     if name == "random":
         return RandomAgent(env, seed=seed)
     if name.startswith("heuristic_") and name in AGENT_NAMES:
-        return HeuristicAgent(env, name.removeprefix("heuristic_"))
+        return HeuristicAgent(env, name.removeprefix("heuristic_"), seed)
     raise ValueError(f"unknown agent '{name}'; available: {', '.join(AGENT_NAMES)}")
 
 

@@ -14,18 +14,20 @@ class Agent:
     """Acts in SparkKD-v0 (or its batched vector env). Subclasses override what they need.
 
     * ``learn(total_steps, callback=None)``: interact for ``total_steps`` env steps (vector steps count once per
-      sub-env); returns self. Fixed agents learn nothing but still act, so ``learn`` runs their QAT.
+      sub-env); returns self. The first reset uses the agent's ``seed``, so agents built with the same seed start
+      from the same QAT run. Fixed agents learn nothing but still act, so ``learn`` runs their QAT.
     * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in [-1, 1].
     * ``save(path)`` / ``load(path)``: parameters, loaded safely (``weights_only=True``).
     """
 
     name = "agent"
 
-    def __init__(self, env) -> None:
+    def __init__(self, env, seed: int | None = None) -> None:
         self.env = env
+        self.seed = seed
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "Agent":
-        obs, _ = self.env.reset()
+        obs, _ = self.env.reset(seed=self.seed)
         done_steps = 0
         while done_steps < total_steps:
             obs, reward, terminated, truncated, _ = self.env.step(self.act(obs))

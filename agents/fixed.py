@@ -30,7 +30,7 @@ class RandomAgent(Agent):
     name = "random"
 
     def __init__(self, env, seed: int = 0) -> None:
-        super().__init__(env)
+        super().__init__(env, seed)
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs, deterministic=False):
@@ -49,8 +49,8 @@ def zscore(grids: np.ndarray) -> np.ndarray:
 class HeuristicAgent(Agent):
     """Weights rising with one difficulty channel (``laplacian``, ``variance``, ``error``, ``gap``) or all four."""
 
-    def __init__(self, env, channel: str = "combined") -> None:
-        super().__init__(env)
+    def __init__(self, env, channel: str = "combined", seed: int | None = None) -> None:
+        super().__init__(env, seed)
         if channel != "combined" and channel not in HEURISTIC_CHANNELS:
             raise ValueError(f"unknown heuristic channel '{channel}'; allowed: "
                              f"{', '.join(HEURISTIC_CHANNELS)}, combined")

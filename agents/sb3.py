@@ -142,7 +142,7 @@ class SB3Agent(Agent):
                  log_interval: int = 1, **kwargs) -> None:
         """``progress_bar`` needs the ``rich`` package; ``log_interval`` counts SB3 iterations (rollouts for
         on-policy algorithms, episodes for off-policy ones) between logger dumps: 1 by default, QAT is slow."""
-        super().__init__(env)
+        super().__init__(env, seed)  # SB3 seeds the env's first reset with the model's seed
         self.name = algo if isinstance(algo, str) else algo.__name__.lower()
         self.model = make_sb3_model(algo, env, seed=seed, **kwargs)
         self.progress_bar = progress_bar

@@ -59,8 +59,8 @@ class SparkAgent(Agent):
     name = "spark"
 
     def __init__(self, env, config: SparkAgentConfig | None = None, **overrides) -> None:
-        super().__init__(env)
         self.config = config or SparkAgentConfig(**overrides)
+        super().__init__(env, self.config.seed)
         torch.manual_seed(self.config.seed)
         self.rng = np.random.default_rng(self.config.seed)
         self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
@@ -104,7 +104,7 @@ class SparkAgent(Agent):
         return {"policy_loss": loss.item(), "entropy": entropy.item(), "baseline": self.baseline}
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "SparkAgent":
-        obs, _ = self.env.reset(seed=self.config.seed)
+        obs, _ = self.env.reset(seed=self.seed)
         buffer: tuple[list, list, list, list] = ([], [], [], [])
         done_steps = 0
         while done_steps < total_steps:

@@ -1,76 +1,186 @@
-"""The project's main job on the embedded data.
+"""The SPARK paper's comparison on real images: one command, honest statistics, tables and plots.
 
-    python -m experiments.benchmark --preset quick [--out runs/benchmark]
+    python -m experiments.benchmark --preset quick            # the README's main job (embedded data, CPU)
+    python -m experiments.benchmark --preset full             # every cell, 5 seeds
+    python -m experiments.benchmark --config my.yaml --set seeds=[0,1] --dry-run
 
-Current scope (the method comparison of PTQ / QAT / KD / SPARK lands with the experiments issue): every shipped
-full-precision teacher against its no-learning baseline (bicubic / noisy input), and post-training quantization of
-the default teacher at W8A8 / W4A4 / W3A3 / W2A2 with MSE calibration; all on the held-out test images. Writes
-CSV + Markdown tables and a PNG plot (PSNR vs bits) to the run folder and prints the tables.
+Methods (``METHODS``): the FP teacher; PTQ (the calibrated start state of every QAT run); QAT without KD; QAT +
+uniform output KD; QAT + attention-transfer KD (PAMS-style, on body features); QAT + FAKD (feature affinity, plus
+output KD as in the FAKD paper); QAT + heuristic spatial KD (the ``heuristic_combined`` map, no RL); SPARK (the
+built-in policy trained online during the run, then discarded); SPARK with SB3 PPO / A2C in place of the built-in
+agent. Every QAT method of a cell (student x task x bits) runs the same number of QAT steps from the same seeded
+start (calibration and training crops), so rows of one seed are paired.
+
+The run folder gets ``config.yaml`` (the resolved config), ``results.csv`` (one row per run, written as each
+finishes; a rerun skips finished rows), ``curves.csv`` (probe PSNR per QAT step), ``arrays/`` (weight maps with
+their crops), ``summary.md`` / ``summary.csv`` (mean and 95 % bootstrap CI per cell, gap to the FP teacher,
+paired difference to uniform KD with its CI) and PNG plots.
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from experiments.grid import ResultsStore, make_backend, run_grid
+from experiments.plots import plot_curves, plot_psnr_vs_bits, plot_weight_maps
+from experiments.qat_runs import run_job
+from experiments.spec import add_grid_arguments, resolve, write_resolved
+from experiments.stats import bootstrap_ci, format_ci, paired_difference_ci
+from spark_env.errors import ConfigError
 
-from experiments.common import seed_everything, write_table  # noqa: E402
-from experiments.quant_tables import ptq_rows  # noqa: E402
-from spark_env.data import get_task, load_pairs  # noqa: E402
-from spark_env.evaluation import evaluate  # noqa: E402
-from spark_env.models import load_teacher, shipped_teachers  # noqa: E402
-
-PRESETS = {"quick": {"ptq_tasks": ["sr_x2"], "bits": [8, 4, 3, 2]},
-           "full": {"ptq_tasks": ["sr_x2", "sr_x4", "denoise_s25"], "bits": [8, 6, 4, 3, 2]}}
+KEY_COLUMNS = ("task", "student", "bits", "method", "seed")
+REFERENCE = "kd_uniform"
 
 
-def teacher_rows() -> list[dict]:
+@dataclass(frozen=True)
+class Method:
+    label: str
+    kind: str = "qat"                                   # teacher | ptq | qat
+    agent: str = "uniform"                              # who sets the weight map during the QAT run
+    env: dict[str, Any] = field(default_factory=dict)   # SparkConfig overrides that define the method
+
+
+METHODS: dict[str, Method] = {
+    "fp": Method("FP teacher", kind="teacher"),
+    "ptq": Method("PTQ", kind="ptq"),
+    "qat": Method("QAT (no KD)", env={"lambda_kd": 0.0}),
+    "kd_uniform": Method("QAT + uniform KD"),
+    # AT term ~1e-5..1e-4 at the start of a low-bit run: weight 1000 puts it on the order of the output KD term
+    "kd_at": Method("QAT + AT KD", env={"lambda_kd": 0.0, "feature_kd": "at", "lambda_feat": 1000.0}),
+    # affinity L1 ~0.03..0.2 at the start: weight 0.5 keeps it on the order of the output KD term
+    "kd_fakd": Method("QAT + FAKD", env={"feature_kd": "fakd", "lambda_feat": 0.5}),
+    "kd_heuristic": Method("QAT + heuristic spatial KD", agent="heuristic_combined"),
+    "spark": Method("SPARK (built-in agent)", agent="spark"),
+    "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
+    "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
+}
+MAP_METHODS = ("kd_heuristic", "spark", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
+
+
+@dataclass
+class BenchmarkSpec:
+    """One benchmark grid. ``env`` overrides the env preset for every run (``episode_steps`` is the QAT budget);
+    ``student_env`` adds overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
+    file (default: the shipped teacher); ``test_folders`` maps names to benchmark folders (default: the embedded
+    test split)."""
+
+    students: list[str] = field(default_factory=lambda: ["edsr", "fsrcnn"])
+    tasks: list[str] = field(default_factory=lambda: ["sr_x2"])
+    bits: list[int] = field(default_factory=lambda: [4, 2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    env_preset: str = "quick"
+    env: dict[str, Any] = field(default_factory=dict)
+    student_env: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teacher_weights: dict[str, str] = field(default_factory=dict)
+    test_folders: dict[str, str] = field(default_factory=dict)
+    example_steps: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
+        if REFERENCE not in self.methods:
+            raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
+        if not self.seeds:
+            raise ConfigError("seeds must list at least one seed")
+
+
+def jobs(spec: BenchmarkSpec) -> list[dict]:
+    """Every run of the grid. The FP teacher runs once per (task, student); PTQ once per cell and seed."""
+    grid = []
+    for task in spec.tasks:
+        for student in spec.students:
+            base_env = {**spec.env, **spec.student_env.get(student, {}), "task": task, "arch": student}
+            if f"{student}/{task}" in spec.teacher_weights:
+                base_env["teacher_weights"] = spec.teacher_weights[f"{student}/{task}"]
+            for bits in spec.bits:
+                for method_name in spec.methods:
+                    method = METHODS[method_name]
+                    seeds = spec.seeds[:1] if method.kind == "teacher" else spec.seeds
+                    if method.kind == "teacher" and bits != spec.bits[0]:
+                        continue
+                    for seed in seeds:
+                        key = {"task": task, "student": student, "bits": 32 if method.kind == "teacher" else bits,
+                               "method": method_name, "seed": seed}
+                        grid.append({"key": key, **key, "kind": method.kind, "agent": method.agent,
+                                     "preset": spec.env_preset, "test_folders": spec.test_folders,
+                                     "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env},
+                                     "example_steps": spec.example_steps
+                                     if method_name in MAP_METHODS and seed == spec.seeds[0] else []})
+    return grid
+
+
+def job_label(job: dict) -> str:
+    bits = "FP" if job["bits"] == 32 else f"W{job['bits']}A{job['bits']}"
+    return f"{job['task']} {job['student']} {bits} {job['method']} seed {job['seed']}"
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and method: runs, PSNR mean with 95 % bootstrap CI, SSIM mean, gap to the FP teacher, paired
+    difference to uniform KD (same seeds) with its CI."""
     rows = []
-    for arch, task_name in shipped_teachers():
-        task = get_task(task_name)
-        pairs = load_pairs(task, "test")
-        model = evaluate(load_teacher(arch, task_name), pairs, task)
-        baseline = evaluate(None, pairs, task)
-        rows.append({"teacher": arch, "task": task_name, "baseline": task.baseline_name,
-                     "baseline psnr": baseline["psnr"], "baseline ssim": baseline["ssim"],
-                     "teacher psnr": model["psnr"], "teacher ssim": model["ssim"],
-                     "gain dB": model["psnr"] - baseline["psnr"]})
-    return rows
-
-
-def plot_ptq(frame: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for task, group in frame.groupby("task"):
-        fp = group[group.bits == 32]["psnr"].iloc[0]
-        ptq = group[group.bits < 32].sort_values("bits")
-        line, = ax.plot(ptq.bits, ptq.psnr, "o-", label=f"{task} PTQ")
-        ax.axhline(fp, color=line.get_color(), ls="--", lw=0.8, label=f"{task} FP teacher")
-    ax.set_xlabel("bits (weights = activations)")
-    ax.set_ylabel("PSNR-Y on test images (dB)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fp = results[results.method == "fp"].set_index(["task", "student"])["psnr"]
+    qat = results[results.method != "fp"]
+    for (task, student, bits), cell in qat.groupby(["task", "student", "bits"], sort=False):
+        reference = cell[cell.method == REFERENCE].set_index("seed")["psnr"]
+        for method, runs in cell.groupby("method", sort=False):
+            psnr = runs["psnr"].to_numpy()
+            mean, low, high = bootstrap_ci(psnr)
+            row = {"task": task, "student": student, "bits": f"W{bits}A{bits}", "method": METHODS[method].label,
+                   "runs": len(runs), "PSNR mean [95% CI]": format_ci(mean, low, high),
+                   "SSIM mean": runs["ssim"].mean(),
+                   "gap to FP (dB)": mean - fp.get((task, student), np.nan)}
+            paired = runs.set_index("seed")["psnr"].align(reference, join="inner")
+            if method != REFERENCE and len(paired[0]):
+                row["vs uniform KD (dB) [95% CI]"] = format_ci(*paired_difference_ci(*paired))
+            else:
+                row["vs uniform KD (dB) [95% CI]"] = "-"
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=list(PRESETS), default="quick")
-    parser.add_argument("--out", type=Path, default=Path("runs/benchmark"))
-    parser.add_argument("--seed", type=int, default=0)
+    add_grid_arguments(parser, "benchmark", "runs/benchmark")
     args = parser.parse_args(argv)
-    seed_everything(args.seed)
-    preset = PRESETS[args.preset]
-    print(write_table(pd.DataFrame(teacher_rows()), args.out, "teachers", "Shipped FP teachers (test split)"))
-    ptq = pd.DataFrame([row for task in preset["ptq_tasks"]
-                        for row in ptq_rows("edsr", task, preset["bits"], methods=("mse",), seed=args.seed)])
-    print(write_table(ptq, args.out, "ptq", "PTQ of the default teacher, MSE calibration (test split)"))
-    plot_ptq(ptq, args.out / "ptq_psnr_vs_bits.png")
-    print(f"results written to {args.out}/")
+    try:
+        spec, out = resolve(BenchmarkSpec, "benchmark", args, "runs/benchmark")
+        if not args.dry_run:
+            write_resolved(spec, out)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from error
+    grid = jobs(spec)
+    if args.dry_run:
+        print(f"{len(grid)} runs into {out}/ (methods: {', '.join(spec.methods)})")
+        for job in grid:
+            print(" ", job_label(job))
+        return
+    store = ResultsStore(out, KEY_COLUMNS)
+    run_grid(grid, run_job, store, make_backend(args.backend, args.address, args.gpus_per_run), job_label,
+             desc="benchmark")
+    report(store, spec)
+
+
+def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
+    """Summary table and plots from the run folder's CSVs (also what a resumed run prints)."""
+    from experiments.common import write_table
+    results = store.table()
+    summary = summarize(results)
+    budget = spec.env.get("episode_steps", "preset")
+    title = (f"Method comparison: final student PSNR-Y / SSIM-Y on the test images, {budget} QAT steps per run, "
+             f"seeds {spec.seeds}")
+    print(write_table(summary, store.folder, "summary", title))
+    labels = {name: method.label for name, method in METHODS.items()}
+    plot_psnr_vs_bits(results, labels, store.folder / "psnr_vs_bits.png")
+    plot_curves(store.table("curves"), labels, store.folder / "psnr_over_qat_steps.png")
+    plot_weight_maps(store.folder / "arrays", labels, store.folder / "weight_maps.png")
+    print(f"results, tables and plots in {store.folder}/")
 
 
 if __name__ == "__main__":

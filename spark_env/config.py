@@ -33,6 +33,7 @@ from spark_env.quant.quantizers import ACTIVATION_QUANTIZERS
 
 ACTION_MAPPINGS = ("softmax", "linear", "raw")
 KD_LOSSES = ("l1", "l2", "charbonnier")
+FEATURE_KD = ("none", "at", "fakd")
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -66,6 +67,8 @@ class SparkConfig:
     kd_loss: str = "l1"                      # per-pixel KD loss: l1 | l2 | charbonnier
     action_mapping: str = "softmax"          # action -> weight map: softmax | linear | raw (see spark_env.kd)
     action_temperature: float = 2.0          # softmax sharpness: weights span exp(+-temperature) around the mean
+    feature_kd: str = "none"                 # extra feature KD on body features: none | at | fakd (spark_env.kd)
+    lambda_feat: float = 0.0                 # weight of the feature KD term, >= 0 (> 0 when feature_kd is set)
     # reward
     reward: str | Callable = "probe_psnr_gain"  # a name of spark_env.rewards.REWARDS, or a callable(context)
     reward_scale: float = 1.0                # reward multiplier
@@ -90,6 +93,9 @@ class SparkConfig:
             (self.quant_lr >= 0 and math.isfinite(self.quant_lr), "quant_lr", ">= 0"),
             (self.lambda_kd >= 0 and math.isfinite(self.lambda_kd), "lambda_kd", ">= 0"),
             (self.action_temperature > 0, "action_temperature", "> 0"),
+            (self.lambda_feat >= 0 and math.isfinite(self.lambda_feat), "lambda_feat", ">= 0"),
+            (self.feature_kd not in FEATURE_KD[1:] or self.lambda_feat > 0, "lambda_feat",
+             f"> 0 when feature_kd={self.feature_kd!r}"),
             (math.isfinite(self.reward_scale), "reward_scale", "a finite number"),
             (math.isfinite(self.divergence_penalty), "divergence_penalty", "a finite number"),
             (self.probe_crops >= 1, "probe_crops", ">= 1"),
@@ -102,6 +108,7 @@ class SparkConfig:
             if not ok:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
         choices = {"action_mapping": ACTION_MAPPINGS, "kd_loss": KD_LOSSES, "device": DEVICES,
+                   "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
                    "calibration": CALIBRATION_METHODS}
         if self.teacher_arch is not None:

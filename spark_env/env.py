@@ -71,7 +71,7 @@ class SparkKDEnv(gym.Env):
     RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
 
     ## Info
-    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``, ``loss``;
+    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``, ``feat_loss``, ``loss``;
     ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. Nothing wall-clock: per-phase
     timings are in ``env.unwrapped.timings``.
 

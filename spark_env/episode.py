@@ -79,7 +79,8 @@ class Episode:
         self.last_weights = torch.ones(self.num_crops, GRID, GRID)
         self.active = True
         obs = self._observe()
-        return obs, self._info({"loss": math.nan, "rec_loss": math.nan, "kd_loss": math.nan})
+        return obs, self._info({"loss": math.nan, "rec_loss": math.nan, "kd_loss": math.nan,
+                                      "feat_loss": math.nan})
 
     def step(self, actions) -> tuple[np.ndarray, float, bool, dict]:
         """Apply one weight map per crop; returns (observation, reward, episode_over, info)."""
@@ -129,6 +130,7 @@ class Episode:
             "start_psnr": self.start_psnr,
             "rec_loss": losses["rec_loss"],
             "kd_loss": losses["kd_loss"],
+            "feat_loss": losses["feat_loss"],
             "loss": losses["loss"],
             "weight_map": weights[0] if self.num_crops == 1 else weights,
             "raw_grid": self.raw_grid.numpy()[0] if self.num_crops == 1 else self.raw_grid.numpy(),

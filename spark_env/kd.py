@@ -1,4 +1,5 @@
-"""Knowledge-distillation losses: the per-pixel KD loss, weight maps from actions, and the spatial KD term.
+"""Knowledge-distillation losses: the per-pixel KD loss, weight maps from actions, the spatial KD term, and the
+feature KD terms of the baselines (attention transfer ``at``, feature affinity ``fakd``) on body features.
 
 Action -> weight map (``action_mapping``), for an action ``a`` in [-1, 1]^(8x8):
 
@@ -62,3 +63,52 @@ def spatial_kd_loss(student: torch.Tensor, teacher: torch.Tensor, weights: torch
     if weights is None:
         return per_pixel.mean()
     return (upsample_weights(weights, *per_pixel.shape[-2:]) * per_pixel).mean()
+
+
+# ---- feature distillation (the non-spatial KD baselines) ------------------------------------------------------
+def attention_map(features: torch.Tensor) -> torch.Tensor:
+    """Spatial attention of a feature map (Zagoruyko & Komodakis, 2017): the channel mean of squared activations,
+    flattened and L2-normalised per sample. (N, C, H, W) -> (N, H*W)."""
+    return F.normalize(features.pow(2).mean(1).flatten(1), dim=1)
+
+
+def attention_transfer_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the normalised attention maps (the AT term used by PAMS-style quantized SR)."""
+    return (attention_map(student) - attention_map(teacher.detach())).pow(2).mean()
+
+
+def feature_affinity(features: torch.Tensor) -> torch.Tensor:
+    """Spatial affinity of a feature map (FAKD, He et al., 2020): cosine similarity between the feature vectors of
+    every pair of positions. (N, C, H, W) -> (N, H*W, H*W), values in [-1, 1]."""
+    flat = F.normalize(features.flatten(2), dim=1)  # (N, C, HW), unit vector per position
+    return flat.transpose(1, 2) @ flat
+
+
+def feature_affinity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the spatial affinity matrices (FAKD's L1 form)."""
+    return (feature_affinity(student) - feature_affinity(teacher.detach())).abs().mean()
+
+
+FEATURE_KD_LOSSES = {"at": attention_transfer_loss, "fakd": feature_affinity_loss}
+
+
+def matched_layers(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
+    """Pairs (student index, teacher index) of body features to match: one per student block, teacher blocks
+    spread evenly when the depths differ (the last block always matches the last)."""
+    if n_student < 1 or n_teacher < 1:
+        raise ValueError(f"feature KD needs body features on both sides; got {n_student} student and "
+                         f"{n_teacher} teacher feature maps")
+    return [(i, round((i + 1) * n_teacher / n_student) - 1) for i in range(n_student)]
+
+
+def feature_kd_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], kind: str) -> torch.Tensor:
+    """Feature KD term (``at`` or ``fakd``) averaged over matched body layers; spatial sizes must agree."""
+    if kind not in FEATURE_KD_LOSSES:
+        raise ValueError(f"unknown feature KD loss '{kind}'; allowed: {', '.join(FEATURE_KD_LOSSES)}")
+    loss_fn = FEATURE_KD_LOSSES[kind]
+    pairs = matched_layers(len(student), len(teacher))
+    for s, t in pairs:
+        if student[s].shape[-2:] != teacher[t].shape[-2:]:
+            raise ValueError(f"student feature {s} has spatial size {tuple(student[s].shape[-2:])} but teacher "
+                             f"feature {t} has {tuple(teacher[t].shape[-2:])}; feature KD needs equal sizes")
+    return torch.stack([loss_fn(student[s], teacher[t]) for s, t in pairs]).mean()

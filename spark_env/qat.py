@@ -8,12 +8,15 @@ One training step, for a batch of crops and (N, 8, 8) weight maps W::
 
     L = L1(S(x), y) + lambda_kd * mean( upsample(W) * l_kd(S(x), T(x)) )
 
-where the student output ``S(x)`` is the forward pass that also built the observation.
+where the student output ``S(x)`` is the forward pass that also built the observation. With ``feature_kd`` set
+(``at`` or ``fakd``), ``lambda_feat`` times that feature KD term between the student's and the teacher's body
+features is added (the teacher's features are computed per crop, under no_grad).
 """
 from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +30,7 @@ from spark_env.data.pairs import check_crop_fits, random_crop
 from spark_env.difficulty import StaticDifficulty, error_grid
 from spark_env.errors import ConfigError, DatasetError
 from spark_env.evaluation import measure_border
-from spark_env.kd import spatial_kd_loss
+from spark_env.kd import feature_kd_loss, spatial_kd_loss
 from spark_env.metrics import psnr, ssim
 from spark_env.models import load_teacher
 from spark_env.models.teachers import load_weights
@@ -35,6 +38,19 @@ from spark_env.quant import QuantSettings, make_student, qat_optimizer
 
 PROBE_SEED = 2606  # the probe crops are fixed for a config, independent of the episode seed
 CALIBRATION_CROPS = 8
+SHARED_IMAGE_CACHES = 4  # sessions of the same teacher and data share cached teacher outputs (last 4 kept)
+_image_caches: OrderedDict[tuple, dict[int, "_TrainingImage"]] = OrderedDict()
+
+
+def _shared_image_cache(key: tuple) -> dict[int, "_TrainingImage"]:
+    """The per-image cache of teacher outputs and static maps for one (teacher, task, data, device): sessions
+    built in the same process (a grid of runs) reuse it instead of running the teacher again."""
+    if key not in _image_caches:
+        _image_caches[key] = {}
+        while len(_image_caches) > SHARED_IMAGE_CACHES:
+            _image_caches.popitem(last=False)
+    _image_caches.move_to_end(key)
+    return _image_caches[key]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,7 +91,8 @@ class QATSession:
         self.train_pairs = load_pairs(self.task, "train", config.train_folder)
         for pair in self.train_pairs:
             check_crop_fits(pair.name, pair.lq.shape[0], pair.lq.shape[1], config.crop_size)
-        self._images: dict[int, _TrainingImage] = {}
+        self._images = _shared_image_cache((config.teacher_architecture, config.task, config.teacher_weights,
+                                            config.train_folder, str(self.device)))
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
@@ -84,6 +101,11 @@ class QATSession:
         self.optimizer: torch.optim.Optimizer | None = None
         self.rng = np.random.default_rng(0)
         self.steps_done = 0
+        self._last_features: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+
+    def __getstate__(self) -> dict:
+        # A forward pass's graph does not pickle; the episode recomputes its pending pass after unpickling.
+        return {**self.__dict__, "_last_features": None}
 
     def _student_init(self) -> torch.nn.Module:
         """The FP network the student is quantized from: ``student_weights``, else the teacher when the
@@ -163,8 +185,18 @@ class QATSession:
                          torch.stack(teacher).to(self.device), torch.stack(static))
 
     def forward(self, crops: CropBatch) -> torch.Tensor:
-        """The student's training-mode forward pass on the crops (keeps the graph for the step)."""
-        return self.student(crops.lq)
+        """The student's training-mode forward pass on the crops (keeps the graph for the step). With feature KD on,
+        the pass's body features are kept for ``losses`` on this very output."""
+        if self.config.feature_kd == "none":
+            return self.student(crops.lq)
+        out, features = self.student(crops.lq, return_features=True)
+        self._last_features = (out, features)
+        return out
+
+    def _student_features(self, crops: CropBatch, student_out: torch.Tensor) -> list[torch.Tensor]:
+        if self._last_features is None or self._last_features[0] is not student_out:
+            raise RuntimeError("feature KD needs the student output of QATSession.forward on these crops")
+        return self._last_features[1]
 
     @staticmethod
     def observe(crops: CropBatch, student_out: torch.Tensor) -> torch.Tensor:
@@ -173,12 +205,18 @@ class QATSession:
         return torch.cat([crops.static_grid, dynamic.cpu()], dim=1)
 
     def losses(self, crops: CropBatch, student_out: torch.Tensor,
-               weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reconstruction L1, spatial KD term) of a forward pass; ``weights`` (N, 8, 8) or None for uniform."""
+               weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction L1, spatial KD term, feature KD term) of a forward pass; ``weights`` (N, 8, 8) or None
+        for uniform. The feature term is 0 unless ``feature_kd`` is set."""
         rec = F.l1_loss(student_out, crops.hr)
         kd = spatial_kd_loss(student_out, crops.teacher,
                              None if weights is None else weights.to(self.device), self.config.kd_loss)
-        return rec, kd
+        if self.config.feature_kd == "none":
+            return rec, kd, torch.zeros((), device=rec.device)
+        with torch.no_grad():
+            _, teacher_features = self.teacher(crops.lq, return_features=True)
+        feat = feature_kd_loss(self._student_features(crops, student_out), teacher_features, self.config.feature_kd)
+        return rec, kd, feat
 
     def train(self, crops: CropBatch, student_out: torch.Tensor, weights: torch.Tensor | None,
               lambda_kd: float | None = None) -> dict[str, float]:
@@ -190,15 +228,16 @@ class QATSession:
         for inner in range(self.config.inner_steps):
             if inner > 0:
                 student_out = self.forward(crops)
-            rec, kd = self.losses(crops, student_out, weights)
-            loss = rec + lambda_kd * kd
+            rec, kd, feat = self.losses(crops, student_out, weights)
+            loss = rec + lambda_kd * kd + self.config.lambda_feat * feat
+            figures = {"loss": loss.item(), "rec_loss": rec.item(), "kd_loss": kd.item(), "feat_loss": feat.item()}
             if not torch.isfinite(loss):
-                return {"loss": loss.item(), "rec_loss": rec.item(), "kd_loss": kd.item(), "finite": False}
+                return {**figures, "finite": False}
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.steps_done += 1
-        return {"loss": loss.item(), "rec_loss": rec.item(), "kd_loss": kd.item(), "finite": True}
+        return {**figures, "finite": True}
 
     @torch.no_grad()
     def probe_outputs(self) -> torch.Tensor:

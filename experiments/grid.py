@@ -1,0 +1,134 @@
+"""The grid runner shared by the experiment scripts: resumable results, a progress bar, local or Ray execution.
+
+A grid is a list of jobs (plain dicts, so they pickle to Ray workers). ``run_grid`` skips the jobs whose key is
+already in the results CSV, runs the others on a backend, and appends every finished job's rows to the CSVs as
+soon as it returns, so a crash loses at most the runs in flight and a rerun resumes.
+
+A job function takes the job dict and returns ``{table name: [row dicts]}``; the table ``results`` holds the rows
+the resume check reads (each must carry the key columns), other tables (per-step curves, examples) are appended
+alongside as ``<name>.csv``. Arrays (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+JobFunction = Callable[[dict], dict[str, list[dict]]]
+
+
+class ResultsStore:
+    """CSV tables in a run folder; ``results.csv`` rows are identified by ``key_columns``."""
+
+    def __init__(self, folder: Path, key_columns: Iterable[str]) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key_columns = tuple(key_columns)
+
+    def key(self, row: dict) -> tuple[str, ...]:
+        missing = [k for k in self.key_columns if k not in row]
+        if missing:
+            raise KeyError(f"row lacks key column(s) {missing}; key columns: {self.key_columns}")
+        return tuple(str(row[k]) for k in self.key_columns)
+
+    def table(self, name: str = "results") -> pd.DataFrame:
+        path = self.folder / f"{name}.csv"
+        return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+
+    def finished(self) -> set[tuple[str, ...]]:
+        frame = self.table()
+        if frame.empty:
+            return set()
+        return {self.key(row) for row in frame.to_dict("records")}
+
+    def add(self, name: str, rows: list[dict]) -> None:
+        """Append rows to ``<name>.csv`` (rewritten through pandas when a row brings a new column)."""
+        if not rows:
+            return
+        if name == "arrays":
+            for row in rows:
+                (self.folder / "arrays").mkdir(exist_ok=True)
+                np.savez_compressed(self.folder / "arrays" / f"{row['id']}.npz",
+                                    **{k: np.asarray(v) for k, v in row.items() if k != "id"})
+            return
+        path = self.folder / f"{name}.csv"
+        new = pd.DataFrame(rows)
+        old = self.table(name)
+        if old.empty:
+            new.to_csv(path, index=False)
+        elif list(new.columns) == list(old.columns):
+            new.to_csv(path, mode="a", header=False, index=False)
+        else:
+            pd.concat([old, new], ignore_index=True).to_csv(path, index=False)
+
+
+class LocalBackend:
+    """Runs jobs one after another in this process."""
+
+    name = "local"
+
+    def imap(self, fn: JobFunction, jobs: list[dict]) -> Iterator[tuple[dict, dict]]:
+        for job in jobs:
+            yield job, fn(job)
+
+
+class RayBackend:
+    """Runs each job as a Ray task (``num_cpus`` / ``num_gpus`` per run) on the cluster at ``address`` (``None``
+    starts a local Ray instance); results come back as they finish. Every node needs this project installed."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
+                 init_kwargs: dict | None = None) -> None:
+        try:
+            import ray
+        except ImportError as error:
+            raise SystemExit("the Ray backend needs Ray: pip install -e '.[ray]'") from error
+        self.ray = ray
+        self.address = address
+        self.resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
+        self.init_kwargs = init_kwargs or {}
+
+    def imap(self, fn: JobFunction, jobs: list[dict]) -> Iterator[tuple[dict, dict]]:
+        ray = self.ray
+        if not ray.is_initialized():
+            ray.init(address=self.address, **self.init_kwargs)
+        remote = ray.remote(**self.resources)(fn)
+        pending = {remote.remote(job): job for job in jobs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            yield pending.pop(done[0]), ray.get(done[0])
+
+
+def make_backend(name: str, address: str | None = None, num_gpus: float = 0) -> LocalBackend | RayBackend:
+    if name == "local":
+        return LocalBackend()
+    if name == "ray":
+        return RayBackend(address, num_gpus=num_gpus)
+    raise SystemExit(f"unknown backend '{name}'; allowed: local, ray")
+
+
+def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
+             label: Callable[[dict], str] = str, desc: str = "grid") -> int:
+    """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and the cell
+    of the latest run (local backend: the running one)."""
+    finished = store.finished()
+    todo = [job for job in jobs if store.key(job) not in finished]
+    if len(todo) < len(jobs):
+        print(f"{desc}: {len(jobs) - len(todo)} of {len(jobs)} runs already in {store.folder}/results.csv; "
+              f"running the other {len(todo)}", file=sys.stderr)
+    bar = tqdm(total=len(todo), desc=desc, dynamic_ncols=True)
+    if backend.name == "local" and todo:
+        bar.set_postfix_str(label(todo[0]))
+    for count, (job, output) in enumerate(backend.imap(fn, todo), start=1):
+        for name, rows in output.items():
+            store.add(name, rows)
+        bar.update(1)
+        following = todo[count] if backend.name == "local" and count < len(todo) else job
+        bar.set_postfix_str(label(following))
+    bar.close()
+    return len(todo)

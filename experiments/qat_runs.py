@@ -1,0 +1,158 @@
+"""One QAT run of SparkKD-v0 driven by an agent, measured on held-out images: the unit every experiment repeats.
+
+``qat_run(RunSpec(...))`` builds a fresh env, lets the agent drive one episode (online agents learn during it, as
+the paper's SPARK does: the policy is trained while the student trains, then discarded), and evaluates the final
+student (PSNR-Y / SSIM-Y on the test split, or on the user's test folders). ``pretrain_steps`` first trains the
+agent for that many env steps on other QAT runs of the same config (the RL-benchmark setting); the measured run
+then starts from the run seed with the agent acting deterministically.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import spark_env  # noqa: F401  (registers SparkKD-v0)
+from agents import make_agent
+from spark_env.data import get_task, load_pairs
+from spark_env.errors import ConfigError
+from spark_env.evaluation import evaluate
+from spark_env.wrappers import QATRunRecorder, RecordedRun
+
+PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What one measured QAT run is. ``env`` holds SparkConfig overrides on top of ``preset``."""
+
+    agent: str = "uniform"                       # a name of agents.AGENT_NAMES
+    seed: int = 0                                # the QAT run's seed (calibration crops, training crops, agent)
+    preset: str = "quick"
+    env: dict[str, Any] = field(default_factory=dict)
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrain_steps: int = 0                      # agent training on other QAT runs before the measured one
+    test_folders: dict[str, str] = field(default_factory=dict)  # name -> benchmark folder; empty = test split
+    example_steps: tuple[int, ...] = ()          # env steps whose weight maps and crops are kept
+
+
+@dataclass
+class RunResult:
+    metrics: dict[str, float]   # test figures (per test set when several) and run figures
+    recorded: RecordedRun
+
+
+@functools.lru_cache(maxsize=16)
+def _test_pairs(task_name: str, folder: str | None) -> tuple:
+    return tuple(load_pairs(get_task(task_name), "test", folder))
+
+
+def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: dict[str, str]) -> dict[str, float]:
+    """``psnr`` / ``ssim`` on the embedded test split, or ``psnr_<name>`` / ``ssim_<name>`` per user test folder
+    plus their mean as ``psnr`` / ``ssim``."""
+    task = get_task(task_name)
+    if not test_folders:
+        return evaluate(model, list(_test_pairs(task_name, None)), task)
+    figures: dict[str, float] = {}
+    for name, folder in test_folders.items():
+        result = evaluate(model, list(_test_pairs(task_name, folder)), task)
+        figures.update({f"psnr_{name}": result["psnr"], f"ssim_{name}": result["ssim"]})
+    figures["psnr"] = float(np.mean([figures[f"psnr_{n}"] for n in test_folders]))
+    figures["ssim"] = float(np.mean([figures[f"ssim_{n}"] for n in test_folders]))
+    return figures
+
+
+def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
+    return QATRunRecorder(gym.make("SparkKD-v0", preset=spec.preset, **spec.env), example_steps)
+
+
+def qat_run(spec: RunSpec) -> RunResult:
+    """Run and measure one QAT run (see the module docstring)."""
+    began = time.perf_counter()
+    pretrain_seconds = 0.0
+    if spec.pretrain_steps > 0:
+        env = make_env(spec)
+        agent = make_agent(spec.agent, env, seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
+        agent.learn(spec.pretrain_steps)
+        pretrain_seconds = time.perf_counter() - began
+        recorder = make_env(spec, spec.example_steps)
+        agent.env = recorder  # the trained policy acts, deterministically, in a fresh run from the run seed
+        _act_one_episode(agent, recorder, spec.seed)
+    else:
+        recorder = make_env(spec, spec.example_steps)
+        agent = make_agent(spec.agent, recorder, seed=spec.seed, **spec.agent_kwargs)
+        agent.learn(recorder.unwrapped.config.episode_steps)  # online: acts (and learns) during this very run
+    run = recorder.run
+    if not recorder.finished:
+        raise RuntimeError(f"agent '{spec.agent}' did not finish its QAT run")
+    config = recorder.unwrapped.config
+    metrics = test_metrics(run.final_student, config.task, spec.test_folders)
+    metrics.update({"probe_start": run.start_psnr, "probe_end": run.curve[-1]["probe_psnr"],
+                    "qat_steps": run.curve[-1]["qat_step"], "error": run.error,
+                    "pretrain_seconds": round(pretrain_seconds, 1),
+                    "seconds": round(time.perf_counter() - began, 1)})
+    return RunResult(metrics, run)
+
+
+def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
+    obs, _ = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(np.clip(agent.act(obs, deterministic=True), -1, 1))
+        done = terminated or truncated
+
+
+def start_state_metrics(spec: RunSpec) -> dict[str, float]:
+    """The PTQ student a run starts from (quantized and calibrated with the run seed), on the test images."""
+    env = gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+    env.reset(seed=spec.seed)
+    config = env.unwrapped.config
+    return test_metrics(env.unwrapped.session.student.eval(), config.task, spec.test_folders)
+
+
+def teacher_metrics(spec: RunSpec) -> dict[str, float]:
+    """The frozen FP teacher of the run's config on the test images (no env step is taken)."""
+    env = gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+    return test_metrics(env.unwrapped.session.teacher, env.unwrapped.config.task, spec.test_folders)
+
+
+def resolve_reward(name: str):
+    """A registered reward name, or ``"package.module:function"`` for a user's callable(context) -> float."""
+    if ":" not in name:
+        return name
+    module_name, _, attribute = name.partition(":")
+    module = importlib.import_module(module_name)
+    if not hasattr(module, attribute):
+        raise ConfigError(f"reward '{name}': module '{module_name}' has no attribute '{attribute}'")
+    return getattr(module, attribute)
+
+
+def run_job(job: dict) -> dict[str, list[dict]]:
+    """Grid job -> result tables (see experiments.grid). ``job["kind"]`` is ``teacher`` (the FP teacher), ``ptq``
+    (the run's start state) or ``qat`` (a measured QAT run); ``job["key"]`` holds the key columns copied into
+    every row; the other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
+    key = job["key"]
+    env = dict(job.get("env", {}))
+    if isinstance(env.get("reward"), str):
+        env["reward"] = resolve_reward(env["reward"])
+    spec = RunSpec(agent=job.get("agent", "uniform"), seed=job.get("seed", 0), preset=job.get("preset", "quick"),
+                   env=env, agent_kwargs=job.get("agent_kwargs", {}), pretrain_steps=job.get("pretrain_steps", 0),
+                   test_folders=job.get("test_folders", {}), example_steps=tuple(job.get("example_steps", ())))
+    began = time.perf_counter()
+    if job["kind"] == "teacher":
+        return {"results": [{**key, **teacher_metrics(spec), "seconds": round(time.perf_counter() - began, 1)}]}
+    if job["kind"] == "ptq":
+        return {"results": [{**key, **start_state_metrics(spec), "seconds": round(time.perf_counter() - began, 1)}]}
+    result = qat_run(spec)
+    run_id = "_".join(str(v) for v in key.values())
+    curve = [{**key, **point} for point in result.recorded.curve]
+    arrays = [{"id": f"{run_id}_step{ex.qat_step}", "weights": ex.weights, "target": ex.target,
+               "observation": ex.observation, "qat_step": ex.qat_step, **{k: str(v) for k, v in key.items()}}
+              for ex in result.recorded.examples]
+    return {"results": [{**key, **result.metrics}], "curves": curve, "arrays": arrays}

@@ -1,0 +1,76 @@
+"""Experiment configs: one YAML file per experiment and preset (``experiments/configs/<experiment>/<preset>.yaml``,
+read with the safe loader), command-line overrides, and the command-line flags every grid script shares.
+
+An experiment's fields are a dataclass; an unknown key (in the file or in ``--set``) raises ConfigError naming it
+and listing the allowed keys.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from experiments.common import parse_overrides
+from spark_env.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+Spec = TypeVar("Spec")
+
+
+def presets(experiment: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / experiment).glob("*.yaml"))
+
+
+def load_spec(cls: type[Spec], experiment: str, preset: str | None = None, path: Path | None = None,
+              overrides: dict[str, Any] | None = None) -> Spec:
+    """The experiment config: a preset's YAML (or the file at ``path``) with ``overrides`` on top."""
+    if path is None:
+        path = CONFIG_DIR / experiment / f"{preset}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown preset '{preset}' for {experiment}; available: {', '.join(presets(experiment))}")
+    elif not Path(path).is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys to values")
+    data.update(overrides or {})
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        raise ConfigError(f"unknown {experiment} config key(s) {', '.join(map(repr, unknown))} in '{path}' or "
+                          f"--set; allowed: {', '.join(allowed)}")
+    return cls(**data)
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default_out: str) -> None:
+    """Flags shared by the grid scripts: preset / config file, overrides, output folder, dry run, backend."""
+    parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(presets(experiment))}")
+    parser.add_argument("--config", type=Path, default=None, help="a YAML config file instead of a preset")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a config key, e.g. --set seeds=[0,1] (repeatable; values read as YAML)")
+    parser.add_argument("--out", type=Path, default=None, help=f"run folder (default {default_out}/<preset>)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the grid, run nothing")
+    parser.add_argument("--backend", choices=["local", "ray"], default="local")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    parser.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPU share per run")
+
+
+def resolve(cls: type[Spec], experiment: str, args: argparse.Namespace, default_out: str) -> tuple[Spec, Path]:
+    """The spec and the run folder from parsed ``add_grid_arguments`` flags; writes nothing."""
+    spec = load_spec(cls, experiment, args.preset, args.config, parse_overrides(args.overrides))
+    name = args.config.stem if args.config is not None else args.preset
+    return spec, args.out or Path(default_out) / name
+
+
+def write_resolved(spec: Any, out: Path) -> None:
+    """``config.yaml`` in the run folder: the spec as it ran (a rerun with a different spec is refused)."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(dataclasses.asdict(spec), sort_keys=False)
+    path = out / "config.yaml"
+    if path.is_file() and path.read_text() != text:
+        raise ConfigError(f"{path} holds a different config; results would mix. Use another --out or delete "
+                          "the folder")
+    path.write_text(text)

@@ -1,0 +1,101 @@
+"""The method-table benchmark end to end on a tiny grid: rows per run, pairing, resume, summary, plots."""
+import pandas as pd
+import pytest
+import yaml
+
+from experiments import benchmark
+from experiments.benchmark import BenchmarkSpec, jobs, summarize
+from spark_env.errors import ConfigError
+
+TINY = {"students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [2], "seeds": [0, 1],
+        "methods": ["fp", "ptq", "qat", "kd_uniform", "kd_at", "spark"], "env_preset": "tiny",
+        "env": {"episode_steps": 4}, "example_steps": [4]}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    benchmark.main(["--config", str(config), "--out", str(folder / "run")])
+    return config, folder / "run"
+
+
+def test_every_run_is_a_row_and_qat_methods_share_their_start(finished_run):
+    _, run = finished_run
+    results = pd.read_csv(run / "results.csv")
+    # fp once; ptq, qat, kd_uniform, kd_at, spark once per seed
+    assert len(results) == 1 + 5 * 2
+    qat = results[results.method.isin(["qat", "kd_uniform", "kd_at", "spark"])]
+    assert (qat.qat_steps == 4).all() and (qat.error.isna()).all()
+    for _, seed_runs in qat.groupby("seed"):
+        assert seed_runs.probe_start.nunique() == 1  # same seeded PTQ start for every method of a seed
+    fp = results[results.method == "fp"].psnr.iloc[0]
+    assert (results[results.method != "fp"].psnr < fp).all()  # a 2-bit student stays below its FP teacher
+    curves = pd.read_csv(run / "curves.csv")
+    assert len(curves) == 4 * 2 * 4 and set(curves.qat_step) == {1, 2, 3, 4}
+
+
+def test_summary_and_plots(finished_run):
+    _, run = finished_run
+    summary = pd.read_csv(run / "summary.csv")
+    assert set(summary.method) == {"PTQ", "QAT (no KD)", "QAT + uniform KD", "QAT + AT KD",
+                                   "SPARK (built-in agent)"}
+    assert (summary.runs == 2).all()
+    reference = summary[summary.method == "QAT + uniform KD"].iloc[0]
+    assert reference["vs uniform KD (dB) [95% CI]"] == "-"
+    assert "|" in (run / "summary.md").read_text()
+    for plot in ("psnr_vs_bits.png", "psnr_over_qat_steps.png", "weight_maps.png"):
+        assert (run / plot).stat().st_size > 5_000
+    # maps are kept for the agent-driven methods, first seed only, at the example steps
+    assert [p.name for p in (run / "arrays").glob("*.npz")] == ["sr_x2_fsrcnn_2_spark_0_step4.npz"]
+    assert (run / "config.yaml").is_file()
+
+
+def test_rerun_resumes_without_running_anything(finished_run, capsys):
+    config, run = finished_run
+    before = (run / "results.csv").read_text()
+    benchmark.main(["--config", str(config), "--out", str(run)])
+    assert (run / "results.csv").read_text() == before
+    assert "11 of 11 runs already in" in capsys.readouterr().err
+
+
+def test_a_changed_config_is_not_mixed_into_old_results(finished_run):
+    config, run = finished_run
+    with pytest.raises(SystemExit, match="holds a different config"):
+        benchmark.main(["--config", str(config), "--out", str(run), "--set", "seeds=[0, 1, 2]"])
+
+
+def test_dry_run_lists_the_grid(capsys, tmp_path):
+    benchmark.main(["--preset", "quick", "--dry-run", "--out", str(tmp_path / "x")])
+    out = capsys.readouterr().out
+    assert out.startswith("110 runs into")
+    assert "sr_x2 fsrcnn W2A2 spark_a2c seed 2" in out
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ConfigError, match="unknown method"):
+        BenchmarkSpec(methods=["kd_uniform", "magic"])
+    with pytest.raises(SystemExit, match="unknown benchmark config key.*'bogus'"):
+        benchmark.main(["--preset", "quick", "--dry-run", "--set", "bogus=1"])
+    with pytest.raises(SystemExit, match="unknown preset 'huge'"):
+        benchmark.main(["--preset", "huge", "--dry-run"])
+
+
+def test_full_grid_covers_the_paper_cells():
+    grid = jobs(BenchmarkSpec(students=["edsr", "fsrcnn"], tasks=["sr_x2", "sr_x4", "denoise_s25"],
+                              bits=[4, 3, 2], seeds=[0, 1, 2]))
+    cells = {(j["task"], j["student"], j["bits"]) for j in grid if j["kind"] == "qat"}
+    assert len(cells) == 2 * 3 * 3
+    assert sum(j["kind"] == "teacher" for j in grid) == 2 * 3
+
+
+def test_summary_pairs_by_seed():
+    rows = [{"task": "t", "student": "s", "bits": 2, "method": m, "seed": seed, "psnr": psnr, "ssim": 0.9}
+            for m, values in (("kd_uniform", [30.0, 31.0, 32.0]), ("spark", [30.1, 31.1, 32.1]))
+            for seed, psnr in enumerate(values)]
+    rows.append({"task": "t", "student": "s", "bits": 32, "method": "fp", "seed": 0, "psnr": 33.0, "ssim": 0.95})
+    summary = summarize(pd.DataFrame(rows)).set_index("method")
+    assert summary.loc["SPARK (built-in agent)", "vs uniform KD (dB) [95% CI]"] == "0.100 [0.100, 0.100]"
+    assert summary.loc["QAT + uniform KD", "gap to FP (dB)"] == pytest.approx(-2.0)

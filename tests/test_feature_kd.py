@@ -1,0 +1,69 @@
+"""Feature KD terms of the baselines (attention transfer, feature affinity) and their use in the QAT step."""
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import spark_env  # noqa: F401
+from spark_env.errors import ConfigError
+from spark_env.kd import (attention_map, attention_transfer_loss, feature_affinity, feature_affinity_loss,
+                          feature_kd_loss, matched_layers)
+
+
+def test_attention_map_is_unit_norm_and_scale_invariant():
+    features = torch.rand(2, 8, 5, 6)
+    maps = attention_map(features)
+    assert maps.shape == (2, 30)
+    assert torch.allclose(maps.norm(dim=1), torch.ones(2))
+    assert torch.allclose(attention_map(3.0 * features), maps, atol=1e-6)
+    assert attention_transfer_loss(features, 7.0 * features).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_attention_transfer_sees_where_activations_are():
+    flat = torch.ones(1, 4, 4, 4)
+    peaked = flat.clone()
+    peaked[:, :, 0, 0] = 10.0
+    assert attention_transfer_loss(peaked, flat).item() > 1e-3
+
+
+def test_feature_affinity_is_cosine_between_positions():
+    features = torch.rand(2, 8, 3, 4)
+    affinity = feature_affinity(features)
+    assert affinity.shape == (2, 12, 12)
+    assert torch.allclose(torch.diagonal(affinity, dim1=1, dim2=2), torch.ones(2, 12), atol=1e-6)
+    # rescaling each position's feature vector changes nothing; a different direction does
+    scaled = features * torch.rand(2, 1, 3, 4).add(0.5)
+    assert feature_affinity_loss(scaled, features).item() == pytest.approx(0.0, abs=1e-6)
+    assert feature_affinity_loss(torch.rand(2, 8, 3, 4), features).item() > 1e-3
+
+
+def test_layers_are_matched_evenly_and_sizes_checked():
+    assert matched_layers(4, 4) == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert matched_layers(2, 4) == [(0, 1), (1, 3)]
+    assert matched_layers(4, 2)[-1] == (3, 1)
+    with pytest.raises(ValueError, match="spatial size"):
+        feature_kd_loss([torch.rand(1, 4, 8, 8)], [torch.rand(1, 4, 16, 16)], "at")
+    with pytest.raises(ValueError, match="unknown feature KD loss 'kl'; allowed: at, fakd"):
+        feature_kd_loss([torch.rand(1, 4, 8, 8)], [torch.rand(1, 4, 8, 8)], "kl")
+
+
+def test_feature_kd_needs_a_weight():
+    with pytest.raises(ConfigError, match="lambda_feat=0.0 is invalid; allowed: > 0 when feature_kd='at'"):
+        spark_env.make_config("tiny", feature_kd="at")
+    with pytest.raises(ConfigError, match="feature_kd='kl' is invalid; allowed: none, at, fakd"):
+        spark_env.make_config("tiny", feature_kd="kl", lambda_feat=1.0)
+
+
+@pytest.mark.parametrize("kind", ["at", "fakd"])
+def test_feature_kd_changes_the_student_update(kind):
+    """Same seed, same crops: with the feature term the student ends elsewhere than without it."""
+    finals = {}
+    for feature_kd, weight in (("none", 0.0), (kind, 100.0)):
+        env = gym.make("SparkKD-v0", preset="tiny", lambda_kd=0.0, feature_kd=feature_kd, lambda_feat=weight,
+                       w_bits=2, a_bits=2)
+        env.reset(seed=5)
+        for _ in range(3):
+            _, _, _, _, info = env.step(np.zeros((8, 8), np.float32))
+        assert (info["feat_loss"] > 0) == (feature_kd != "none")
+        finals[feature_kd] = torch.cat([p.detach().flatten() for p in env.unwrapped.session.student.parameters()])
+    assert not torch.allclose(finals["none"], finals[kind])

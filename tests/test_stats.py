@@ -1,0 +1,53 @@
+"""Bootstrap intervals, paired differences and the RL-evaluation aggregates."""
+import numpy as np
+import pytest
+
+from experiments.stats import (bootstrap_ci, format_ci, iqm, paired_difference_ci, performance_profile,
+                               stratified_bootstrap_ci)
+
+
+def test_iqm_trims_a_quarter_from_each_end():
+    assert iqm(np.arange(1, 9)) == pytest.approx(4.5)          # mean of 3, 4, 5, 6
+    assert iqm([1, 2, 3, 100]) == pytest.approx(2.5)           # the outlier is trimmed
+    assert iqm([1, 2, 3, 4, 5]) == pytest.approx(3.0)          # fractional weights at the cuts
+    assert iqm([7.0]) == 7.0
+    assert np.isnan(iqm([]))
+
+
+def test_bootstrap_interval_contains_the_mean_and_shrinks_with_data():
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0, 1, 5), rng.normal(0, 1, 500)
+    for values in (small, large):
+        mean, low, high = bootstrap_ci(values)
+        assert low <= mean <= high and mean == pytest.approx(values.mean())
+    assert np.diff(bootstrap_ci(large)[1:])[0] < np.diff(bootstrap_ci(small)[1:])[0]
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert bootstrap_ci(small) == bootstrap_ci(small)  # fixed generator: reproducible tables
+
+
+def test_bootstrap_with_a_custom_statistic():
+    point, low, high = bootstrap_ci([1.0, 2.0, 3.0, 50.0], statistic=np.median)
+    assert point == 2.5 and low >= 1.0 and high <= 50.0
+
+
+def test_paired_difference():
+    b = np.array([30.0, 31.0, 29.5])
+    assert paired_difference_ci(b + 0.1, b) == pytest.approx((0.1, 0.1, 0.1))
+    with pytest.raises(ValueError, match="equal shapes"):
+        paired_difference_ci([1.0, 2.0], [1.0])
+
+
+def test_stratified_bootstrap_keeps_every_task_in_every_resample():
+    scores = {"task_a": [1.0, 1.0, 1.0], "task_b": [5.0, 5.0, 5.0]}
+    point, low, high = stratified_bootstrap_ci(scores, np.mean)
+    assert (point, low, high) == (3.0, 3.0, 3.0)  # an unstratified bootstrap would vary the task mix
+
+
+def test_performance_profile_is_a_survival_function():
+    scores = [0.1, 0.5, 0.5, 0.9]
+    profile = performance_profile(scores, np.array([0.0, 0.4, 0.5, 1.0]))
+    assert profile.tolist() == [1.0, 0.75, 0.25, 0.0]
+
+
+def test_format_ci():
+    assert format_ci(31.23456, 31.1, 31.3) == "31.235 [31.100, 31.300]"
