@@ -18,18 +18,16 @@ paired difference to uniform KD with its CI) and PNG plots.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from experiments.grid import ResultsStore, make_backend, run_grid
+from experiments.cli import grid_main
+from experiments.common import write_table
+from experiments.grid import ResultsStore
 from experiments.plots import plot_curves, plot_psnr_vs_bits, plot_weight_maps
-from experiments.qat_runs import run_job
-from experiments.spec import add_grid_arguments, resolve, write_resolved
 from experiments.stats import bootstrap_ci, format_ci, paired_difference_ci
 from spark_env.errors import ConfigError
 
@@ -145,31 +143,8 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_grid_arguments(parser, "benchmark", "runs/benchmark")
-    args = parser.parse_args(argv)
-    try:
-        spec, out = resolve(BenchmarkSpec, "benchmark", args, "runs/benchmark")
-        if not args.dry_run:
-            write_resolved(spec, out)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from error
-    grid = jobs(spec)
-    if args.dry_run:
-        print(f"{len(grid)} runs into {out}/ (methods: {', '.join(spec.methods)})")
-        for job in grid:
-            print(" ", job_label(job))
-        return
-    store = ResultsStore(out, KEY_COLUMNS)
-    run_grid(grid, run_job, store, make_backend(args.backend, args.address, args.gpus_per_run), job_label,
-             desc="benchmark")
-    report(store, spec)
-
-
 def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     """Summary table and plots from the run folder's CSVs (also what a resumed run prints)."""
-    from experiments.common import write_table
     results = store.table()
     summary = summarize(results)
     budget = spec.env.get("episode_steps", "preset")
@@ -181,6 +156,10 @@ def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     plot_curves(store.table("curves"), labels, store.folder / "psnr_over_qat_steps.png")
     plot_weight_maps(store.folder / "arrays", labels, store.folder / "weight_maps.png")
     print(f"results, tables and plots in {store.folder}/")
+
+
+def main(argv: list[str] | None = None) -> None:
+    grid_main(argv, __doc__, "benchmark", BenchmarkSpec, jobs, KEY_COLUMNS, job_label, report)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,11 @@ alongside as ``<name>.csv``. Arrays (weight maps) go in the table ``arrays`` and
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +70,31 @@ class ResultsStore:
 
 
 class LocalBackend:
-    """Runs jobs one after another in this process."""
+    """Runs jobs on this machine: one after another in this process (``workers=1``), or in a pool of ``workers``
+    processes (spawned, so each has its own torch state), results yielded as they finish."""
 
     name = "local"
 
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise SystemExit(f"--workers={workers} is invalid; allowed: >= 1")
+        self.workers = workers
+
     def imap(self, fn: JobFunction, jobs: list[dict]) -> Iterator[tuple[dict, dict]]:
-        for job in jobs:
-            yield job, fn(job)
+        if self.workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield job, fn(job)
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=context) as pool:
+            futures = {pool.submit(fn, job): job for job in jobs}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
 
 class RayBackend:
@@ -104,9 +125,15 @@ class RayBackend:
             yield pending.pop(done[0]), ray.get(done[0])
 
 
-def make_backend(name: str, address: str | None = None, num_gpus: float = 0) -> LocalBackend | RayBackend:
+def default_workers() -> int:
+    """Local worker processes by default: one per CPU core (runs use one torch thread each)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def make_backend(name: str, address: str | None = None, num_gpus: float = 0,
+                 workers: int = 1) -> LocalBackend | RayBackend:
     if name == "local":
-        return LocalBackend()
+        return LocalBackend(workers)
     if name == "ray":
         return RayBackend(address, num_gpus=num_gpus)
     raise SystemExit(f"unknown backend '{name}'; allowed: local, ray")
@@ -115,20 +142,21 @@ def make_backend(name: str, address: str | None = None, num_gpus: float = 0) -> 
 def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
              label: Callable[[dict], str] = str, desc: str = "grid") -> int:
     """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and the cell
-    of the latest run (local backend: the running one)."""
+    of the running run (one local worker) or of the latest finished one (a pool, Ray)."""
     finished = store.finished()
     todo = [job for job in jobs if store.key(job) not in finished]
     if len(todo) < len(jobs):
         print(f"{desc}: {len(jobs) - len(todo)} of {len(jobs)} runs already in {store.folder}/results.csv; "
               f"running the other {len(todo)}", file=sys.stderr)
     bar = tqdm(total=len(todo), desc=desc, dynamic_ncols=True)
-    if backend.name == "local" and todo:
+    in_order = backend.name == "local" and backend.workers == 1
+    if in_order and todo:
         bar.set_postfix_str(label(todo[0]))
     for count, (job, output) in enumerate(backend.imap(fn, todo), start=1):
         for name, rows in output.items():
             store.add(name, rows)
         bar.update(1)
-        following = todo[count] if backend.name == "local" and count < len(todo) else job
+        following = todo[count] if in_order and count < len(todo) else job
         bar.set_postfix_str(label(following))
     bar.close()
     return len(todo)

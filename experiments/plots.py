@@ -43,12 +43,12 @@ def plot_psnr_vs_bits(results: pd.DataFrame, labels: Mapping[str, str], path: Pa
     _save(fig, path)
 
 
-def plot_curves(curves: pd.DataFrame, labels: Mapping[str, str], path: Path, group_by: str = "method") -> None:
-    """One panel per (task, student, bits): probe PSNR over QAT steps, mean over seeds per ``group_by`` value."""
+def plot_curves(curves: pd.DataFrame, labels: Mapping[str, str], path: Path, group_by: str = "method",
+                panel_by: tuple[str, ...] = ("task", "student", "bits")) -> None:
+    """One panel per ``panel_by`` value: probe PSNR over QAT steps, mean over seeds per ``group_by`` value."""
     if curves.empty:
         return
-    panels = list(curves.groupby(["task", "student", "bits"], sort=False)) if "student" in curves else \
-        list(curves.groupby(["task"], sort=False))
+    panels = list(curves.groupby(list(panel_by), sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.6), squeeze=False)
     for ax, (cell, frame) in zip(axes[0], panels):
         for name, runs in frame.groupby(group_by, sort=False):

@@ -127,7 +127,10 @@ def resolve_reward(name: str):
     if ":" not in name:
         return name
     module_name, _, attribute = name.partition(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"reward '{name}': cannot import module '{module_name}' ({error})") from error
     if not hasattr(module, attribute):
         raise ConfigError(f"reward '{name}': module '{module_name}' has no attribute '{attribute}'")
     return getattr(module, attribute)

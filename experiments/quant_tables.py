@@ -1,7 +1,8 @@
-"""PTQ table and QAT sanity run for a shipped teacher (no knowledge distillation).
+"""Shipped teachers against their no-learning baselines, PTQ table and QAT sanity run (no knowledge distillation).
 
     python -m experiments.quant_tables [--arch edsr] [--tasks sr_x2 sr_x4] [--qat-steps 300]
 
+Teachers: every shipped FP teacher against bicubic upsampling / the noisy input.
 PTQ: the full-precision teacher quantized at W8A8 / W4A4 / W3A3 / W2A2 (body convolutions and their inputs) and
 calibrated on 8 random training crops with each calibration method. QAT: the MSE-calibrated PTQ student trained
 with the L1 reconstruction loss alone for ``--qat-steps`` Adam steps on training crops. Every figure is PSNR-Y /
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from experiments.common import seed_everything, write_table
 from spark_env.data import crop_batch, get_task, load_pairs
 from spark_env.evaluation import evaluate
-from spark_env.models import load_teacher
+from spark_env.models import load_teacher, shipped_teachers
 from spark_env.quant import CALIBRATION_METHODS, QuantSettings, make_student, qat_optimizer
 
 
@@ -46,6 +47,19 @@ def run_qat(student, train_pairs, task, steps: int, lr: float, quant_lr: float, 
         optimizer.step()
         scheduler.step()
     return student.eval()
+
+
+def teacher_rows() -> list[dict]:
+    """Every shipped teacher and its task's no-learning baseline on the test split."""
+    rows = []
+    for arch, task_name in shipped_teachers():
+        task = get_task(task_name)
+        pairs = load_pairs(task, "test")
+        model, baseline = evaluate(load_teacher(arch, task_name), pairs, task), evaluate(None, pairs, task)
+        rows.append({"teacher": arch, "task": task_name, "baseline": task.baseline_name,
+                     "baseline psnr": baseline["psnr"], "teacher psnr": model["psnr"],
+                     "teacher ssim": model["ssim"], "gain dB": model["psnr"] - baseline["psnr"]})
+    return rows
 
 
 def ptq_rows(arch: str, task_name: str, bits_list: list[int], methods: tuple[str, ...] = CALIBRATION_METHODS,
@@ -97,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/quant"))
     args = parser.parse_args(argv)
     seed_everything(args.seed)
+    print(write_table(pd.DataFrame(teacher_rows()), args.out, "teachers", "Shipped FP teachers (test split)"))
     ptq = [row for task in args.tasks for row in ptq_rows(args.arch, task, args.bits, quantizer=args.quantizer,
                                                           seed=args.seed)]
     print(write_table(pd.DataFrame(ptq), args.out, "ptq", f"PTQ of the {args.arch} teacher (test split)"))

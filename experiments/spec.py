@@ -30,7 +30,8 @@ def load_spec(cls: type[Spec], experiment: str, preset: str | None = None, path:
     if path is None:
         path = CONFIG_DIR / experiment / f"{preset}.yaml"
         if not path.is_file():
-            raise ConfigError(f"unknown preset '{preset}' for {experiment}; available: {', '.join(presets(experiment))}")
+            raise ConfigError(f"unknown preset '{preset}' for {experiment}; "
+                              f"available: {', '.join(presets(experiment))}")
     elif not Path(path).is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     data = yaml.safe_load(Path(path).read_text()) or {}
@@ -43,19 +44,6 @@ def load_spec(cls: type[Spec], experiment: str, preset: str | None = None, path:
         raise ConfigError(f"unknown {experiment} config key(s) {', '.join(map(repr, unknown))} in '{path}' or "
                           f"--set; allowed: {', '.join(allowed)}")
     return cls(**data)
-
-
-def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default_out: str) -> None:
-    """Flags shared by the grid scripts: preset / config file, overrides, output folder, dry run, backend."""
-    parser.add_argument("--preset", default="quick", help=f"one of: {', '.join(presets(experiment))}")
-    parser.add_argument("--config", type=Path, default=None, help="a YAML config file instead of a preset")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="override a config key, e.g. --set seeds=[0,1] (repeatable; values read as YAML)")
-    parser.add_argument("--out", type=Path, default=None, help=f"run folder (default {default_out}/<preset>)")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and the grid, run nothing")
-    parser.add_argument("--backend", choices=["local", "ray"], default="local")
-    parser.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
-    parser.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPU share per run")
 
 
 def resolve(cls: type[Spec], experiment: str, args: argparse.Namespace, default_out: str) -> tuple[Spec, Path]:

@@ -71,9 +71,10 @@ class SparkKDEnv(gym.Env):
     RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
 
     ## Info
-    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``, ``feat_loss``, ``loss``;
-    ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. Nothing wall-clock: per-phase
-    timings are in ``env.unwrapped.timings``.
+    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``,
+    ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``; ``weight_map`` (8, 8);
+    ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. Nothing wall-clock: per-phase timings are in
+    ``env.unwrapped.timings``.
 
     ## Arguments
     ``gymnasium.make("SparkKD-v0", preset="quick", **overrides)`` with overrides naming SparkConfig fields

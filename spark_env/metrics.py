@@ -21,7 +21,6 @@ import cv2
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 _BT601 = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64)
 

@@ -133,7 +133,6 @@ def test_task_figures_reach_the_sb3_logger(tmp_path):
 
 
 def make_tiny_env():
-    import spark_env  # noqa: F401  (registers SparkKD-v0 inside the worker process)
     return gym.make("SparkKD-v0", preset="tiny", episode_steps=3)
 
 

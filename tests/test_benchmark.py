@@ -17,7 +17,7 @@ def finished_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     config = folder / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    benchmark.main(["--config", str(config), "--out", str(folder / "run")])
+    benchmark.main(["--config", str(config), "--out", str(folder / "run"), "--workers", "1"])
     return config, folder / "run"
 
 
@@ -55,9 +55,19 @@ def test_summary_and_plots(finished_run):
 def test_rerun_resumes_without_running_anything(finished_run, capsys):
     config, run = finished_run
     before = (run / "results.csv").read_text()
-    benchmark.main(["--config", str(config), "--out", str(run)])
+    benchmark.main(["--config", str(config), "--out", str(run), "--workers", "1"])
     assert (run / "results.csv").read_text() == before
     assert "11 of 11 runs already in" in capsys.readouterr().err
+
+
+def test_a_worker_pool_gives_the_same_rows(finished_run, tmp_path):
+    config, run = finished_run
+    benchmark.main(["--config", str(config), "--out", str(tmp_path / "pool"), "--workers", "2"])
+    keys = list(benchmark.KEY_COLUMNS)
+    pooled = pd.read_csv(tmp_path / "pool" / "results.csv").sort_values(keys).reset_index(drop=True)
+    serial = pd.read_csv(run / "results.csv").sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(pooled[keys + ["psnr", "ssim", "probe_end"]],
+                                  serial[keys + ["psnr", "ssim", "probe_end"]])
 
 
 def test_a_changed_config_is_not_mixed_into_old_results(finished_run):

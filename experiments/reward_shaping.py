@@ -1,0 +1,97 @@
+"""The reward-shaping study: one agent trained under each reward, judged by one yardstick.
+
+    python -m experiments.reward_shaping --preset quick [--set 'rewards=[probe_psnr_gain, mypkg.rewards:my_reward]']
+
+For every reward (a registered name of ``spark_env.rewards.REWARDS`` or ``"package.module:function"``, a user's
+callable(RewardContext) -> float) and seed: the agent (default the built-in SPARK agent) trains for
+``train_steps`` env steps under that reward, then drives one standard QAT run from the run seed, acting
+deterministically; the yardstick is the final student's PSNR-Y on the test images, whatever the reward. Uniform KD
+(the zero map) runs on the same seeds as the reference; the PTQ start and the FP teacher give the score scale of
+experiments.rl_benchmark (fraction of the PTQ -> FP gap closed). Outputs: results.csv (resumable), summary.md/.csv,
+PNG plots.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import AGENT_NAMES
+from experiments.cli import grid_main
+from experiments.common import write_table
+from experiments.grid import ResultsStore
+from experiments.plots import plot_curves
+from experiments.qat_runs import resolve_reward
+from experiments.rl_benchmark import aggregate, cell_name, normalized_scores, plot_aggregates, reference_jobs
+from spark_env.errors import ConfigError
+from spark_env.rewards import REWARDS
+
+KEY_COLUMNS = ("cell", "reward", "seed")
+
+
+@dataclass
+class RewardShapingSpec:
+    rewards: list[str] = field(default_factory=lambda: list(REWARDS))
+    agent: str = "spark"
+    cells: list[dict[str, Any]] = field(default_factory=lambda: [{"task": "sr_x2", "arch": "fsrcnn"}])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    train_steps: int = 128
+    env_preset: str = "quick"
+    env: dict[str, Any] = field(default_factory=dict)
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    test_folders: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.agent not in AGENT_NAMES:
+            raise ConfigError(f"unknown agent '{self.agent}'; allowed: {', '.join(AGENT_NAMES)}")
+        for reward in self.rewards:
+            if ":" in reward:
+                resolve_reward(reward)  # an import error or a missing function shows now, not mid-grid
+            elif reward not in REWARDS:
+                raise ConfigError(f"unknown reward '{reward}'; allowed: {', '.join(REWARDS)} or "
+                                  "'package.module:function'")
+        if self.train_steps < 1:
+            raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 1")
+
+
+def jobs(spec: RewardShapingSpec) -> list[dict]:
+    base = {"preset": spec.env_preset, "test_folders": spec.test_folders}
+    grid = []
+    for cell in spec.cells:
+        env = {**spec.env, **cell}
+        # reference rows use the 'reward' column for what they are: teacher, ptq, uniform
+        for job in reference_jobs(cell, env, spec.seeds, base):
+            key = {"cell": job["cell"], "reward": job["agent"], "seed": job["seed"]}
+            grid.append({**job, "key": key, "reward": job["agent"]})
+        for seed in spec.seeds:
+            key = {"cell": cell_name(cell), "reward": "uniform", "seed": seed}
+            grid.append({"key": key, **key, **base, "kind": "qat", "agent": "uniform", "env": env})
+        for reward in spec.rewards:
+            for seed in spec.seeds:
+                key = {"cell": cell_name(cell), "reward": reward, "seed": seed}
+                grid.append({"key": key, **key, **base, "kind": "qat", "agent": spec.agent,
+                             "env": {**env, "reward": reward}, "agent_kwargs": spec.agent_kwargs,
+                             "pretrain_steps": spec.train_steps})
+    return grid
+
+
+def job_label(job: dict) -> str:
+    return f"{job['cell']} {job['reward']} seed {job['seed']}"
+
+
+def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
+    runs = normalized_scores(store.table(), "reward")
+    title = (f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps under each reward, then "
+             "one standard QAT run per seed; yardstick = test PSNR of the final student")
+    print(write_table(aggregate(runs, "reward"), store.folder, "summary", title))
+    plot_aggregates(runs, store.folder / "aggregates.png", "reward")
+    plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by="reward",
+                panel_by=("cell",))
+    print(f"results, tables and plots in {store.folder}/")
+
+
+def main(argv: list[str] | None = None) -> None:
+    grid_main(argv, __doc__, "reward_shaping", RewardShapingSpec, jobs, KEY_COLUMNS, job_label, report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The RL-algorithm benchmark and the reward-shaping study on tiny grids, and their statistics."""
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from experiments import reward_shaping, rl_benchmark
+from experiments.rl_benchmark import aggregate, normalized_scores
+
+TINY_CELL = {"task": "sr_x2", "arch": "fsrcnn", "w_bits": 2, "a_bits": 2}
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_rl_benchmark_end_to_end(tmp_path):
+    config = _write(tmp_path, {"agents": ["spark", "ppo", "uniform"], "cells": [TINY_CELL], "seeds": [0, 1],
+                               "train_steps": 16, "env_preset": "tiny", "env": {"episode_steps": 8}})
+    rl_benchmark.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert sorted(results.agent.unique()) == ["ppo", "ptq", "spark", "teacher", "uniform"]
+    learned = results[results.agent.isin(["spark", "ppo"])]
+    assert (learned.pretrain_seconds > 0).all() and (learned.qat_steps == 8).all()
+    assert (results[results.agent == "uniform"].pretrain_seconds == 0).all()
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert list(summary.agent) == ["spark", "ppo", "uniform"]
+    assert {"score IQM [95% CI]", "score median [95% CI]", "score mean [95% CI]"} <= set(summary.columns)
+    assert (tmp_path / "run" / "aggregates.png").stat().st_size > 5_000
+
+
+def test_scores_are_the_fraction_of_the_gap_closed():
+    rows = [{"cell": "c", "agent": "teacher", "seed": 0, "psnr": 32.0},
+            {"cell": "c", "agent": "ptq", "seed": 0, "psnr": 30.0},
+            {"cell": "c", "agent": "ptq", "seed": 1, "psnr": 31.0},
+            {"cell": "c", "agent": "uniform", "seed": 0, "psnr": 31.0},
+            {"cell": "c", "agent": "uniform", "seed": 1, "psnr": 31.5},
+            {"cell": "c", "agent": "spark", "seed": 0, "psnr": 31.5},
+            {"cell": "c", "agent": "spark", "seed": 1, "psnr": 31.5}]
+    runs = normalized_scores(pd.DataFrame(rows)).set_index(["agent", "seed"])
+    assert runs.loc[("uniform", 0), "score"] == pytest.approx(0.5)
+    assert runs.loc[("uniform", 1), "score"] == pytest.approx(0.5)
+    assert runs.loc[("spark", 0), "score"] == pytest.approx(0.75)
+    assert runs.loc[("spark", 0), "vs_uniform"] == pytest.approx(0.5)
+    table = aggregate(runs.reset_index()).set_index("agent")
+    assert table.loc["spark", "vs uniform dB mean [95% CI]"].startswith("0.250")
+    assert table.loc["uniform", "vs uniform dB mean [95% CI]"] == "-"
+
+
+def test_reward_shaping_with_a_user_reward(tmp_path, monkeypatch):
+    module = tmp_path / "my_rewards.py"
+    module.write_text("def doubled_gain(ctx):\n    return 2.0 * (ctx.psnr_after - ctx.psnr_before)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = _write(tmp_path, {"rewards": ["probe_psnr_gain", "my_rewards:doubled_gain"], "cells": [TINY_CELL],
+                               "seeds": [0], "train_steps": 8, "env_preset": "tiny", "env": {"episode_steps": 4}})
+    reward_shaping.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
+    summary = pd.read_csv(tmp_path / "run" / "summary.csv")
+    assert list(summary.reward) == ["uniform", "probe_psnr_gain", "my_rewards:doubled_gain"]
+    assert np.isfinite(summary["test PSNR mean"]).all()
+    sys.modules.pop("my_rewards", None)
+
+
+def test_reward_shaping_rejects_unknown_rewards(tmp_path):
+    with pytest.raises(SystemExit, match="unknown reward 'psnr'; allowed: probe_psnr_gain"):
+        reward_shaping.main(["--dry-run", "--set", "rewards=[psnr]"])
+    with pytest.raises(SystemExit, match="cannot import module 'no_such_module'"):
+        reward_shaping.main(["--dry-run", "--set", "rewards=[no_such_module:f]"])
