@@ -65,7 +65,7 @@ class BenchmarkSpec:
     """One benchmark grid. ``env`` overrides the env preset for every run (``episode_steps`` is the QAT budget);
     ``student_env`` adds overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
     file (default: the shipped teacher); ``test_folders`` maps names to benchmark folders (default: the embedded
-    test split)."""
+    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords)."""
 
     students: list[str] = field(default_factory=lambda: ["edsr", "fsrcnn"])
     tasks: list[str] = field(default_factory=lambda: ["sr_x2"])
@@ -78,6 +78,7 @@ class BenchmarkSpec:
     teacher_weights: dict[str, str] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
     example_steps: list[int] = field(default_factory=list)
+    agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per agent name, e.g. {spark: {lr: 0.01}}
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -107,6 +108,7 @@ def jobs(spec: BenchmarkSpec) -> list[dict]:
                         key = {"task": task, "student": student, "bits": 32 if method.kind == "teacher" else bits,
                                "method": method_name, "seed": seed}
                         grid.append({"key": key, **key, "kind": method.kind, "agent": method.agent,
+                                     "agent_kwargs": spec.agent_kwargs.get(method.agent, {}),
                                      "preset": spec.env_preset, "test_folders": spec.test_folders,
                                      "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env},
                                      "example_steps": spec.example_steps

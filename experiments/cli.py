@@ -12,7 +12,7 @@ from typing import Any
 
 from experiments.grid import ResultsStore, default_workers, make_backend, run_grid
 from experiments.qat_runs import run_job
-from experiments.spec import presets, resolve, write_resolved
+from experiments.spec import check_paths, presets, resolve, write_resolved
 from spark_env.errors import ConfigError
 
 
@@ -42,6 +42,7 @@ def grid_main(argv: list[str] | None, doc: str | None, experiment: str, spec_cla
     try:
         spec, out = resolve(spec_class, experiment, args, f"runs/{experiment}")
         if not args.dry_run:
+            check_paths(spec)
             write_resolved(spec, out)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error

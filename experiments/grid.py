@@ -31,6 +31,7 @@ class ResultsStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.key_columns = tuple(key_columns)
+        self.job_order: list[tuple[str, ...]] = []  # set by run_grid: results come back in grid order
 
     def key(self, row: dict) -> tuple[str, ...]:
         missing = [k for k in self.key_columns if k not in row]
@@ -39,8 +40,15 @@ class ResultsStore:
         return tuple(str(row[k]) for k in self.key_columns)
 
     def table(self, name: str = "results") -> pd.DataFrame:
+        """A CSV table; ``results`` rows sorted in grid order (a worker pool finishes runs in any order, and
+        bootstrap resamples must not depend on it), rows of other grids last."""
         path = self.folder / f"{name}.csv"
-        return pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+        frame = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
+        if name != "results" or frame.empty or not self.job_order:
+            return frame
+        position = {key: i for i, key in enumerate(self.job_order)}
+        ranks = [position.get(self.key(row), len(position)) for row in frame.to_dict("records")]
+        return frame.iloc[np.argsort(ranks, kind="stable")].reset_index(drop=True)
 
     def finished(self) -> set[tuple[str, ...]]:
         frame = self.table()
@@ -143,6 +151,7 @@ def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: Lo
              label: Callable[[dict], str] = str, desc: str = "grid") -> int:
     """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and the cell
     of the running run (one local worker) or of the latest finished one (a pool, Ray)."""
+    store.job_order = [store.key(job) for job in jobs]
     finished = store.finished()
     todo = [job for job in jobs if store.key(job) not in finished]
     if len(todo) < len(jobs):

@@ -57,8 +57,9 @@ def teacher_rows() -> list[dict]:
         pairs = load_pairs(task, "test")
         model, baseline = evaluate(load_teacher(arch, task_name), pairs, task), evaluate(None, pairs, task)
         rows.append({"teacher": arch, "task": task_name, "baseline": task.baseline_name,
-                     "baseline psnr": baseline["psnr"], "teacher psnr": model["psnr"],
-                     "teacher ssim": model["ssim"], "gain dB": model["psnr"] - baseline["psnr"]})
+                     "baseline psnr": baseline["psnr"], "baseline ssim": baseline["ssim"],
+                     "teacher psnr": model["psnr"], "teacher ssim": model["ssim"],
+                     "gain dB": model["psnr"] - baseline["psnr"]})
     return rows
 
 

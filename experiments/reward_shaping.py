@@ -17,11 +17,9 @@ from typing import Any
 
 from agents import AGENT_NAMES
 from experiments.cli import grid_main
-from experiments.common import write_table
 from experiments.grid import ResultsStore
-from experiments.plots import plot_curves
 from experiments.qat_runs import resolve_reward
-from experiments.rl_benchmark import aggregate, cell_name, normalized_scores, plot_aggregates, reference_jobs
+from experiments.rl_benchmark import cell_name, reference_jobs, report_scores
 from spark_env.errors import ConfigError
 from spark_env.rewards import REWARDS
 
@@ -79,14 +77,8 @@ def job_label(job: dict) -> str:
 
 
 def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
-    runs = normalized_scores(store.table(), "reward")
-    title = (f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps under each reward, then "
-             "one standard QAT run per seed; yardstick = test PSNR of the final student")
-    print(write_table(aggregate(runs, "reward"), store.folder, "summary", title))
-    plot_aggregates(runs, store.folder / "aggregates.png", "reward")
-    plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by="reward",
-                panel_by=("cell",))
-    print(f"results, tables and plots in {store.folder}/")
+    report_scores(store, "reward", f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps "
+                  "under each reward, then one standard QAT run per seed; yardstick = test PSNR of the final student")
 
 
 def main(argv: list[str] | None = None) -> None:

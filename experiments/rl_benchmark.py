@@ -154,15 +154,20 @@ def plot_aggregates(runs: pd.DataFrame, path: Path, column: str = "agent") -> No
     plt.close(fig)
 
 
-def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
-    runs = normalized_scores(store.table())
-    title = (f"RL agents, {spec.train_steps} training env steps each, then one measured QAT run per seed; "
-             f"score = fraction of the PTQ -> FP gap closed on the test images")
-    print(write_table(aggregate(runs), store.folder, "summary", title))
-    plot_aggregates(runs, store.folder / "aggregates.png")
-    plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by="agent",
+def report_scores(store: ResultsStore, column: str, title: str) -> None:
+    """Scores, aggregate table and plots of a run folder whose ``column`` names what is compared (agents, rewards)
+    next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows."""
+    runs = normalized_scores(store.table(), column)
+    print(write_table(aggregate(runs, column), store.folder, "summary", title))
+    plot_aggregates(runs, store.folder / "aggregates.png", column)
+    plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by=column,
                 panel_by=("cell",))
     print(f"results, tables and plots in {store.folder}/")
+
+
+def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
+    report_scores(store, "agent", f"RL agents, {spec.train_steps} training env steps each, then one measured QAT "
+                  "run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,3 +62,21 @@ def write_resolved(spec: Any, out: Path) -> None:
         raise ConfigError(f"{path} holds a different config; results would mix. Use another --out or delete "
                           "the folder")
     path.write_text(text)
+
+
+PATH_KEYS = ("train_folder", "val_folder", "teacher_weights", "student_weights")
+
+
+def check_paths(spec: Any) -> None:
+    """Every folder and weight file the spec names must exist before a grid starts (ConfigError listing the
+    missing ones): env / cell overrides, ``teacher_weights`` and ``test_folders``."""
+    named: list[tuple[str, str]] = []
+    envs = [getattr(spec, "env", {}), *getattr(spec, "cells", []), *getattr(spec, "student_env", {}).values()]
+    for env in envs:
+        named += [(key, env[key]) for key in PATH_KEYS if env.get(key)]
+    named += [(f"teacher_weights[{k}]", v) for k, v in getattr(spec, "teacher_weights", {}).items()]
+    named += [(f"test_folders[{k}]", v) for k, v in getattr(spec, "test_folders", {}).items()]
+    missing = [f"{key}={path!r}" for key, path in named if not Path(path).exists()]
+    if missing:
+        raise ConfigError(f"missing path(s): {', '.join(missing)}; point them at your data (see the preset's "
+                          "YAML comments) or override them with --set")

@@ -93,6 +93,13 @@ def test_bad_config_is_named():
         benchmark.main(["--preset", "huge", "--dry-run"])
 
 
+def test_paper_preset_names_its_missing_folders(tmp_path):
+    benchmark.main(["--preset", "paper", "--dry-run"])  # the grid prints without data
+    with pytest.raises(SystemExit, match=r"missing path\(s\): train_folder='DIV2K/train'.*test_folders\[Set5\]"):
+        benchmark.main(["--preset", "paper", "--out", str(tmp_path / "paper")])
+    assert not (tmp_path / "paper").exists()
+
+
 def test_full_grid_covers_the_paper_cells():
     grid = jobs(BenchmarkSpec(students=["edsr", "fsrcnn"], tasks=["sr_x2", "sr_x4", "denoise_s25"],
                               bits=[4, 3, 2], seeds=[0, 1, 2]))

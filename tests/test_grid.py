@@ -49,3 +49,10 @@ def test_new_columns_are_merged(tmp_path):
 def test_rows_must_carry_the_key(tmp_path):
     with pytest.raises(KeyError, match="seed"):
         ResultsStore(tmp_path, ["name", "seed"]).key({"name": "a"})
+
+
+def test_results_come_back_in_grid_order(tmp_path):
+    store = ResultsStore(tmp_path, ["name", "seed"])
+    store.add("results", [{"name": f"job{i}", "seed": i} for i in (2, 0, 1)])  # as a pool might finish them
+    run_grid(_jobs(3), lambda job: {}, store, LocalBackend())
+    assert store.table()["name"].tolist() == ["job0", "job1", "job2"]
