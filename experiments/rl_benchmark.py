@@ -131,7 +131,8 @@ def aggregate(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
 def plot_aggregates(runs: pd.DataFrame, path: Path, column: str = "agent") -> None:
     """IQM / median / mean of the score with stratified-bootstrap CIs (left), performance profiles (right)."""
     names = list(dict.fromkeys(runs[column]))
-    fig, axes = plt.subplots(1, len(AGGREGATES) + 1, figsize=(4 * (len(AGGREGATES) + 1), 0.5 * len(names) + 2))
+    height = max(3.5, 0.45 * len(names) + 2.5)
+    fig, axes = plt.subplots(1, len(AGGREGATES) + 1, figsize=(4 * (len(AGGREGATES) + 1), height))
     for ax, (label, statistic) in zip(axes, AGGREGATES.items()):
         for y, name in enumerate(names):
             group = runs[runs[column] == name]

@@ -35,5 +35,6 @@ def render_panel(observation: np.ndarray, weights: np.ndarray, student: torch.Te
     top = [_label(_heatmap(observation[c], 0.0, max(float(observation[c].max()), 1e-6)), name.replace("_", " "))
            for c, name in enumerate(CHANNELS)]
     bottom = [_label(_heatmap(weights, 0.0, max(float(weights.max()), 1.0)), f"weights max {weights.max():.2f}"),
-              _label(_photo(student), "student"), _label(_photo(teacher), "teacher"), _label(_photo(target), "ground truth")]
+              _label(_photo(student), "student"), _label(_photo(teacher), "teacher"),
+              _label(_photo(target), "ground truth")]
     return np.concatenate([np.concatenate(top, 1), np.concatenate(bottom, 1)], 0)

@@ -116,3 +116,32 @@ def test_summary_pairs_by_seed():
     summary = summarize(pd.DataFrame(rows)).set_index("method")
     assert summary.loc["SPARK (built-in agent)", "vs uniform KD (dB) [95% CI]"] == "0.100 [0.100, 0.100]"
     assert summary.loc["QAT + uniform KD", "gap to FP (dB)"] == pytest.approx(-2.0)
+
+
+def test_user_folders_and_teacher_weights(tmp_path):
+    """The paper preset's code path at tiny scale: training / probe / test images from benchmark folders, the
+    teacher from a named weight file, figures per test set and their mean."""
+    from spark_env.data import embedded_images, write_image
+    from spark_env.models import load_teacher, save_weights
+
+    images = dict(embedded_images("train") + embedded_images("test"))
+    layout = {"train/HR": ["chelsea[train]", "rocket[train]"], "val/HR": ["camera[train]"],
+              "SetA/HR": ["astronaut"], "SetB/HR": ["coffee"]}
+    for folder, names in layout.items():
+        for name in names:
+            write_image(tmp_path / folder / f"{name.split('[')[0]}.png", images[name][:96, :96])
+    weights = tmp_path / "fsrcnn_x2.pt"
+    save_weights(load_teacher("fsrcnn", "sr_x2"), "fsrcnn", "sr_x2", weights)
+    config = tmp_path / "paper_like.yaml"
+    config.write_text(yaml.safe_dump({
+        "students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [4], "seeds": [0], "methods": ["fp", "kd_uniform"],
+        "env_preset": "tiny", "env": {"episode_steps": 2, "train_folder": str(tmp_path / "train"),
+                                      "val_folder": str(tmp_path / "val")},
+        "teacher_weights": {"fsrcnn/sr_x2": str(weights)},
+        "test_folders": {"SetA": str(tmp_path / "SetA"), "SetB": str(tmp_path / "SetB")}}))
+    benchmark.main(["--config", str(config), "--out", str(tmp_path / "run"), "--workers", "1"])
+    results = pd.read_csv(tmp_path / "run" / "results.csv").set_index("method")
+    for method in ("fp", "kd_uniform"):
+        row = results.loc[method]
+        assert row.psnr == pytest.approx((row.psnr_SetA + row.psnr_SetB) / 2)
+    assert results.loc["fp", "psnr_SetA"] > results.loc["kd_uniform", "psnr_SetA"] > 20

@@ -66,7 +66,8 @@ def test_save_load_round_trip_and_mismatch_errors(tmp_path):
 
 
 def test_unshipped_teacher_lists_shipped_ones():
-    with pytest.raises(ConfigError, match="no shipped teacher for architecture 'imdn' and task 'jpeg_q10'; shipped: .*edsr/sr_x2"):
+    with pytest.raises(ConfigError, match="no shipped teacher for architecture 'imdn' and task 'jpeg_q10'; "
+                                          "shipped: .*edsr/sr_x2"):
         load_teacher("imdn", "jpeg_q10")
 
 
