@@ -160,6 +160,8 @@ def report_scores(store: ResultsStore, column: str, title: str) -> None:
     next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows."""
     runs = normalized_scores(store.table(), column)
     print(write_table(aggregate(runs, column), store.folder, "summary", title))
+    per_cell = runs.pivot_table(index=column, columns="cell", values="psnr", aggfunc="mean", sort=False)
+    print(write_table(per_cell.reset_index(), store.folder, "per_cell", "Mean test PSNR-Y (dB) per cell"))
     plot_aggregates(runs, store.folder / "aggregates.png", column)
     plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by=column,
                 panel_by=("cell",))

@@ -31,6 +31,8 @@ def test_rl_benchmark_end_to_end(tmp_path):
     assert list(summary.agent) == ["spark", "ppo", "uniform"]
     assert {"score IQM [95% CI]", "score median [95% CI]", "score mean [95% CI]"} <= set(summary.columns)
     assert (tmp_path / "run" / "aggregates.png").stat().st_size > 5_000
+    per_cell = pd.read_csv(tmp_path / "run" / "per_cell.csv").set_index("agent")
+    assert per_cell.loc["uniform"].iloc[0] == pytest.approx(results[results.agent == "uniform"].psnr.mean())
 
 
 def test_scores_are_the_fraction_of_the_gap_closed():
