@@ -11,6 +11,11 @@ moving-average baseline of past returns, normalised over the batch, weight the l
 ``entropy_coef`` times the Gaussian's entropy is added. With ``gamma = 0`` (default) each map is judged by the
 probe PSNR gain of its own QAT step.
 
+Warm start (``warm_start="combined"`` or a channel name, off by default): the first ``warm_start_steps`` env steps
+act with that difficulty heuristic (agents.fixed) and no RL update; then the policy mean is fitted to the
+heuristic's maps on the grids seen (``warm_start_epochs`` Adam steps of mean-squared error) and REINFORCE goes on
+from there. The 3-conv policy sees 7x7 cells, so it imitates the heuristic's per-grid z-scores only approximately.
+
 Two uses: online, during one QAT run (``learn(episode_steps)`` on a fresh env: the policy trains while the student
 trains, then is discarded, as in the paper), and across many episodes (the RL-benchmark setting).
 """
@@ -25,6 +30,7 @@ import torch
 from torch import nn
 
 from agents.base import Agent, Callback, batched
+from agents.fixed import HeuristicAgent
 
 
 @dataclass
@@ -36,6 +42,9 @@ class SparkAgentConfig:
     update_every: int = 16        # env steps (summed over sub-envs) per policy update
     init_log_std: float = -0.7    # initial log standard deviation of the Gaussian (std 0.5)
     baseline_momentum: float = 0.9  # EMA momentum of the return baseline
+    warm_start: str | None = None  # heuristic imitated before RL: combined | laplacian | variance | error | gap
+    warm_start_steps: int = 16    # env steps acted by the heuristic (their grids are the imitation data)
+    warm_start_epochs: int = 300  # Adam steps of the imitation fit
     seed: int = 0
 
 
@@ -67,6 +76,8 @@ class SparkAgent(Agent):
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
         self.baseline: float | None = None
         self.history: list[dict] = []  # one row per env step: reward, probe_psnr when the env reports it
+        self.imitated = HeuristicAgent(env, self.config.warm_start) if self.config.warm_start else None
+        self.warm_grids: list[np.ndarray] = []
 
     def act(self, obs, deterministic=False):
         grids, single = batched(obs)
@@ -109,24 +120,43 @@ class SparkAgent(Agent):
         done_steps = 0
         while done_steps < total_steps:
             grids, single = batched(obs)
-            raw = self.act(obs)
+            imitating = self.imitated is not None
+            raw = self.imitated.act(obs) if imitating else self.act(obs)
             raw_batch = raw[None] if single else raw
             obs, reward, terminated, truncated, info = self.env.step(np.clip(raw, -1, 1))
             reward_arr = np.atleast_1d(np.asarray(reward, dtype=np.float64))
             done_arr = np.atleast_1d(np.logical_or(terminated, truncated)).astype(np.float64)
-            for store, value in zip(buffer, (grids, raw_batch, reward_arr, done_arr)):
-                store.append(value)
             done_steps += len(reward_arr)
             self.history.append({"step": done_steps, "reward": float(reward_arr.mean()),
                                  "probe_psnr": float(np.mean(info.get("probe_psnr", math.nan)))})
+            if imitating:
+                self.warm_grids.append(grids)
+                if sum(len(g) for g in self.warm_grids) >= self.config.warm_start_steps:
+                    self.history[-1]["imitation_mse"] = self._imitate_heuristic()
+            else:
+                for store, value in zip(buffer, (grids, raw_batch, reward_arr, done_arr)):
+                    store.append(value)
             if single and done_arr[0] and done_steps < total_steps:  # keep the finished run's student
                 obs, _ = self.env.reset()
-            if sum(len(r) for r in buffer[2]) >= self.config.update_every:
+            if buffer[2] and sum(len(r) for r in buffer[2]) >= self.config.update_every:
                 self.history[-1].update(self._update(*buffer))
                 buffer = ([], [], [], [])
             if callback is not None and callback(locals()) is False:
                 break
         return self
+
+    def _imitate_heuristic(self) -> float:
+        """Fit the policy mean to the heuristic's maps on the grids seen; returns the final mean-squared error."""
+        grids = torch.from_numpy(np.concatenate(self.warm_grids))
+        targets = torch.from_numpy(self.imitated.act(grids.numpy()))
+        optimizer = torch.optim.Adam(self.policy.net.parameters(), lr=self.config.lr)
+        for _ in range(self.config.warm_start_epochs):
+            loss = (self.policy(grids).mean - targets).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        self.imitated, self.warm_grids = None, []
+        return loss.item()
 
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -137,5 +167,6 @@ class SparkAgent(Agent):
         self.config = SparkAgentConfig(**payload["config"])
         self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
         self.policy.load_state_dict(payload["policy"])
+        self.imitated = None  # a loaded policy is trained: no warm start
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
         return self

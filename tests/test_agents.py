@@ -50,6 +50,23 @@ def test_spark_agent_learns_the_known_map_against_random():
     assert learned > chance + 1.0, (learned, chance)
 
 
+def test_spark_warm_start_imitates_the_heuristic_then_keeps_learning():
+    env = TargetCellsEnv()
+    agent = make_agent("spark", env, seed=0, warm_start="gap", warm_start_steps=32)
+    agent.learn(32)  # imitation only: the policy now maps grids the way heuristic_gap does
+    assert agent.imitated is None and "imitation_mse" in agent.history[-1]
+    heuristic = make_agent("heuristic_gap", env)
+    grids = np.random.default_rng(5).random((64, 4, 8, 8)).astype(np.float32)
+    correlation = np.corrcoef(agent.act(grids, deterministic=True).ravel(), heuristic.act(grids).ravel())[0, 1]
+    assert correlation > 0.8, correlation
+    chance = mean_reward(make_agent("random", env, seed=0), env)
+    assert mean_reward(agent, env) > chance + 1.0
+    agent.learn(32)  # REINFORCE from there
+    assert any("policy_loss" in row for row in agent.history)
+    with pytest.raises(ValueError, match="unknown heuristic channel 'edges'"):
+        make_agent("spark", env, warm_start="edges")
+
+
 def test_unknown_agent_lists_names():
     with pytest.raises(ValueError, match="unknown agent 'dqn'; available: spark, ppo, a2c"):
         make_agent("dqn", TargetCellsEnv())
