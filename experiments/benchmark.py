@@ -8,8 +8,9 @@ Methods (``METHODS``): the FP teacher; PTQ (the calibrated start state of every 
 uniform output KD; QAT + attention-transfer KD (PAMS-style, on body features); QAT + FAKD (feature affinity, plus
 output KD as in the FAKD paper); QAT + heuristic spatial KD (the ``heuristic_combined`` map, no RL); SPARK (the
 built-in policy trained online during the run, then discarded); SPARK with SB3 PPO / A2C in place of the built-in
-agent. Every QAT method of a cell (student x task x bits) runs the same number of QAT steps from the same seeded
-start (calibration and training crops), so rows of one seed are paired.
+agent; SPARK with a heuristic warm start (the policy first imitates the heuristic map for 16 steps, then REINFORCE
+with exploration std 0.2). Every QAT method of a cell (student x task x bits) runs the same number of QAT steps
+from the same seeded start (calibration and training crops), so rows of one seed are paired.
 
 The run folder gets ``config.yaml`` (the resolved config), ``results.csv`` (one row per run, written as each
 finishes; a rerun skips finished rows), ``curves.csv`` (probe PSNR per QAT step), ``arrays/`` (weight maps with
@@ -41,6 +42,7 @@ class Method:
     kind: str = "qat"                                   # teacher | ptq | qat
     agent: str = "uniform"                              # who sets the weight map during the QAT run
     env: dict[str, Any] = field(default_factory=dict)   # SparkConfig overrides that define the method
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)  # make_agent keywords that define the method
 
 
 METHODS: dict[str, Method] = {
@@ -54,10 +56,13 @@ METHODS: dict[str, Method] = {
     "kd_fakd": Method("QAT + FAKD", env={"feature_kd": "fakd", "lambda_feat": 0.5}),
     "kd_heuristic": Method("QAT + heuristic spatial KD", agent="heuristic_combined"),
     "spark": Method("SPARK (built-in agent)", agent="spark"),
+    # the SPARK study's best variant: imitate the heuristic for 16 steps, then REINFORCE with less exploration
+    "spark_warm": Method("SPARK (heuristic warm start)", agent="spark",
+                         agent_kwargs={"warm_start": "combined", "init_log_std": -1.6}),
     "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
     "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
 }
-MAP_METHODS = ("kd_heuristic", "spark", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
+MAP_METHODS = ("kd_heuristic", "spark", "spark_warm", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
 
 
 @dataclass
@@ -108,7 +113,8 @@ def jobs(spec: BenchmarkSpec) -> list[dict]:
                         key = {"task": task, "student": student, "bits": 32 if method.kind == "teacher" else bits,
                                "method": method_name, "seed": seed}
                         grid.append({"key": key, **key, "kind": method.kind, "agent": method.agent,
-                                     "agent_kwargs": spec.agent_kwargs.get(method.agent, {}),
+                                     "agent_kwargs": {**method.agent_kwargs,
+                                                      **spec.agent_kwargs.get(method.agent, {})},
                                      "preset": spec.env_preset, "test_folders": spec.test_folders,
                                      "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env},
                                      "example_steps": spec.example_steps

@@ -149,8 +149,8 @@ def make_backend(name: str, address: str | None = None, num_gpus: float = 0,
 
 def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
              label: Callable[[dict], str] = str, desc: str = "grid") -> int:
-    """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and the cell
-    of the running run (one local worker) or of the latest finished one (a pool, Ray)."""
+    """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and a running
+    cell (local backends: the oldest started run; Ray: the latest finished one)."""
     store.job_order = [store.key(job) for job in jobs]
     finished = store.finished()
     todo = [job for job in jobs if store.key(job) not in finished]
@@ -158,14 +158,17 @@ def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: Lo
         print(f"{desc}: {len(jobs) - len(todo)} of {len(jobs)} runs already in {store.folder}/results.csv; "
               f"running the other {len(todo)}", file=sys.stderr)
     bar = tqdm(total=len(todo), desc=desc, dynamic_ncols=True)
-    in_order = backend.name == "local" and backend.workers == 1
-    if in_order and todo:
-        bar.set_postfix_str(label(todo[0]))
-    for count, (job, output) in enumerate(backend.imap(fn, todo), start=1):
+    unfinished = list(todo)  # local backends start jobs in this order, so the first one is running
+    if unfinished and backend.name == "local":
+        bar.set_postfix_str(label(unfinished[0]))
+    for job, output in backend.imap(fn, todo):
         for name, rows in output.items():
             store.add(name, rows)
+        unfinished.remove(job)
         bar.update(1)
-        following = todo[count] if in_order and count < len(todo) else job
-        bar.set_postfix_str(label(following))
+        if backend.name == "local":
+            bar.set_postfix_str(label(unfinished[0]) if unfinished else "done")
+        else:
+            bar.set_postfix_str(f"finished {label(job)}")
     bar.close()
     return len(todo)
