@@ -62,11 +62,13 @@ def plot_curves(curves: pd.DataFrame, labels: Mapping[str, str], path: Path, gro
 
 
 def plot_weight_maps(folder: Path, labels: Mapping[str, str], path: Path, limit: int = 6) -> None:
-    """Kept weight maps next to the ground-truth crops they weighted: crop, map (colour = weight, mean 1), and
-    the crop seen through the map, one row per example."""
-    files = sorted(Path(folder).glob("*.npz"))[:limit]
+    """Kept weight maps of one cell (the first in file order) next to the ground-truth crops they weighted: crop,
+    map (colour = weight, mean 1), and the crop seen through the map, one row per example."""
+    files = sorted(Path(folder).glob("*.npz"))
     if not files:
         return
+    cell = lambda file: tuple(str(np.load(file)[k]) for k in ("task", "student", "bits"))  # noqa: E731
+    files = [f for f in files if cell(f) == cell(files[0])][:limit]  # one cell: the methods side by side
     fig, axes = plt.subplots(len(files), 3, figsize=(7.5, 2.5 * len(files)), squeeze=False)
     for row, file in zip(axes, files):
         data = np.load(file)
