@@ -70,7 +70,8 @@ class BenchmarkSpec:
     """One benchmark grid. ``env`` overrides the env preset for every run (``episode_steps`` is the QAT budget);
     ``student_env`` adds overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
     file (default: the shipped teacher); ``test_folders`` maps names to benchmark folders (default: the embedded
-    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords)."""
+    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords); ``method_env``
+    overrides what defines a method (e.g. the feature-KD weight ``lambda_feat`` of ``kd_at``)."""
 
     students: list[str] = field(default_factory=lambda: ["edsr", "fsrcnn"])
     tasks: list[str] = field(default_factory=lambda: ["sr_x2"])
@@ -84,11 +85,15 @@ class BenchmarkSpec:
     test_folders: dict[str, str] = field(default_factory=dict)
     example_steps: list[int] = field(default_factory=list)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per agent name, e.g. {spark: {lr: 0.01}}
+    method_env: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method, e.g. {kd_at: {lambda_feat: 100}}
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
+        unknown = [m for m in self.method_env if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"method_env names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
         if REFERENCE not in self.methods:
             raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
         if not self.seeds:
@@ -116,7 +121,8 @@ def jobs(spec: BenchmarkSpec) -> list[dict]:
                                      "agent_kwargs": {**method.agent_kwargs,
                                                       **spec.agent_kwargs.get(method.agent, {})},
                                      "preset": spec.env_preset, "test_folders": spec.test_folders,
-                                     "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env},
+                                     "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env,
+                                             **spec.method_env.get(method_name, {})},
                                      "example_steps": spec.example_steps
                                      if method_name in MAP_METHODS and seed == spec.seeds[0] else []})
     return grid

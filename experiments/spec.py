@@ -54,14 +54,19 @@ def resolve(cls: type[Spec], experiment: str, args: argparse.Namespace, default_
 
 
 def write_resolved(spec: Any, out: Path) -> None:
-    """``config.yaml`` in the run folder: the spec as it ran (a rerun with a different spec is refused)."""
+    """``config.yaml`` in the run folder: the spec as it ran. A rerun into the folder must resolve to the same spec
+    (fields added later with their defaults count as the same); otherwise it is refused instead of mixing results."""
     out.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(dataclasses.asdict(spec), sort_keys=False)
     path = out / "config.yaml"
-    if path.is_file() and path.read_text() != text:
-        raise ConfigError(f"{path} holds a different config; results would mix. Use another --out or delete "
-                          "the folder")
-    path.write_text(text)
+    if path.is_file():
+        try:
+            previous = type(spec)(**(yaml.safe_load(path.read_text()) or {}))
+        except (TypeError, ConfigError):
+            previous = None
+        if previous != spec:
+            raise ConfigError(f"{path} holds a different config; results would mix. Use another --out or delete "
+                              "the folder")
+    path.write_text(yaml.safe_dump(dataclasses.asdict(spec), sort_keys=False))
 
 
 PATH_KEYS = ("train_folder", "val_folder", "teacher_weights", "student_weights")

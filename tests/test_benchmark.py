@@ -108,6 +108,15 @@ def test_full_grid_covers_the_paper_cells():
     assert sum(j["kind"] == "teacher" for j in grid) == 2 * 3
 
 
+def test_method_settings_can_be_overridden():
+    grid = jobs(BenchmarkSpec(students=["fsrcnn"], bits=[2], seeds=[0], methods=["kd_uniform", "kd_at"],
+                              method_env={"kd_at": {"lambda_feat": 10.0}}))
+    at = next(j for j in grid if j["method"] == "kd_at")
+    assert at["env"]["lambda_feat"] == 10.0 and at["env"]["feature_kd"] == "at"
+    with pytest.raises(ConfigError, match="method_env names unknown method"):
+        BenchmarkSpec(method_env={"kd_magic": {}})
+
+
 def test_summary_pairs_by_seed():
     rows = [{"task": "t", "student": "s", "bits": 2, "method": m, "seed": seed, "psnr": psnr, "ssim": 0.9}
             for m, values in (("kd_uniform", [30.0, 31.0, 32.0]), ("spark", [30.1, 31.1, 32.1]))
