@@ -68,13 +68,12 @@ class ResultsStore:
             return
         path = self.folder / f"{name}.csv"
         new = pd.DataFrame(rows)
-        old = self.table(name)
-        if old.empty:
+        if not path.is_file() or not path.stat().st_size:
             new.to_csv(path, index=False)
-        elif list(new.columns) == list(old.columns):
+        elif list(new.columns) == list(pd.read_csv(path, nrows=0).columns):
             new.to_csv(path, mode="a", header=False, index=False)
         else:
-            pd.concat([old, new], ignore_index=True).to_csv(path, index=False)
+            pd.concat([pd.read_csv(path), new], ignore_index=True).to_csv(path, index=False)
 
 
 class LocalBackend:

@@ -68,7 +68,8 @@ def plot_weight_maps(folder: Path, labels: Mapping[str, str], path: Path, limit:
     if not files:
         return
     cell = lambda file: tuple(str(np.load(file)[k]) for k in ("task", "student", "bits"))  # noqa: E731
-    files = [f for f in files if cell(f) == cell(files[0])][:limit]  # one cell: the methods side by side
+    first = cell(files[0])
+    files = [f for f in files if cell(f) == first][:limit]  # one cell: the methods side by side
     fig, axes = plt.subplots(len(files), 3, figsize=(7.5, 2.5 * len(files)), squeeze=False)
     for row, file in zip(axes, files):
         data = np.load(file)

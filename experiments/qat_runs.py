@@ -68,8 +68,12 @@ def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: di
     return figures
 
 
+def spark_env_for(spec: RunSpec) -> gym.Env:
+    return gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+
+
 def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
-    return QATRunRecorder(gym.make("SparkKD-v0", preset=spec.preset, **spec.env), example_steps)
+    return QATRunRecorder(spark_env_for(spec), example_steps)
 
 
 def qat_run(spec: RunSpec) -> RunResult:
@@ -110,7 +114,7 @@ def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
 
 def start_state_metrics(spec: RunSpec) -> dict[str, float]:
     """The PTQ student a run starts from (quantized and calibrated with the run seed), on the test images."""
-    env = gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+    env = spark_env_for(spec)
     env.reset(seed=spec.seed)
     config = env.unwrapped.config
     return test_metrics(env.unwrapped.session.student.eval(), config.task, spec.test_folders)
@@ -118,7 +122,7 @@ def start_state_metrics(spec: RunSpec) -> dict[str, float]:
 
 def teacher_metrics(spec: RunSpec) -> dict[str, float]:
     """The frozen FP teacher of the run's config on the test images (no env step is taken)."""
-    env = gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+    env = spark_env_for(spec)
     return test_metrics(env.unwrapped.session.teacher, env.unwrapped.config.task, spec.test_folders)
 
 
@@ -147,11 +151,11 @@ def run_job(job: dict) -> dict[str, list[dict]]:
     spec = RunSpec(agent=job.get("agent", "uniform"), seed=job.get("seed", 0), preset=job.get("preset", "quick"),
                    env=env, agent_kwargs=job.get("agent_kwargs", {}), pretrain_steps=job.get("pretrain_steps", 0),
                    test_folders=job.get("test_folders", {}), example_steps=tuple(job.get("example_steps", ())))
-    began = time.perf_counter()
-    if job["kind"] == "teacher":
-        return {"results": [{**key, **teacher_metrics(spec), "seconds": round(time.perf_counter() - began, 1)}]}
-    if job["kind"] == "ptq":
-        return {"results": [{**key, **start_state_metrics(spec), "seconds": round(time.perf_counter() - began, 1)}]}
+    reference = {"teacher": teacher_metrics, "ptq": start_state_metrics}.get(job["kind"])
+    if reference is not None:
+        began = time.perf_counter()
+        metrics = reference(spec)
+        return {"results": [{**key, **metrics, "seconds": round(time.perf_counter() - began, 1)}]}
     result = qat_run(spec)
     run_id = "_".join(str(v) for v in key.values())
     curve = [{**key, **point} for point in result.recorded.curve]
