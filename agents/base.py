@@ -15,7 +15,7 @@ class Agent:
 
     * ``learn(total_steps, callback=None)``: interact for ``total_steps`` env steps (vector steps count once per
       sub-env); returns self. The first reset uses the agent's ``seed``, so agents built with the same seed start
-      from the same QAT run. Fixed agents learn nothing but still act, so ``learn`` runs their QAT.
+      from the same QAT run; a later ``learn`` continues from there (``reset_env``). Fixed agents learn nothing but still act, so ``learn`` runs their QAT.
     * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in [-1, 1].
     * ``save(path)`` / ``load(path)``: parameters, loaded safely (``weights_only=True``).
     """
@@ -25,9 +25,16 @@ class Agent:
     def __init__(self, env, seed: int | None = None) -> None:
         self.env = env
         self.seed = seed
+        self._seed_used = False
+
+    def reset_env(self):
+        """``env.reset``: with the agent's seed the first time, unseeded later, so that a ``learn`` called again
+        continues the env's sequence of QAT runs instead of replaying it."""
+        seed, self._seed_used = (None if self._seed_used else self.seed), True
+        return self.env.reset(seed=seed)
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "Agent":
-        obs, _ = self.env.reset(seed=self.seed)
+        obs, _ = self.reset_env()
         done_steps = 0
         while done_steps < total_steps:
             obs, reward, terminated, truncated, _ = self.env.step(self.act(obs))

@@ -2,6 +2,7 @@
 
 A heuristic puts more KD weight where a difficulty channel is high: ``a = clip(z(c), -1, 1)`` where ``z`` is the
 channel's z-score over the 64 cells of the grid; ``combined`` averages the z-scores of all four channels.
+``sign=-1`` inverts a heuristic (more weight where the channel is low): a deliberately bad reference policy.
 """
 from __future__ import annotations
 
@@ -49,13 +50,16 @@ def zscore(grids: np.ndarray) -> np.ndarray:
 class HeuristicAgent(Agent):
     """Weights rising with one difficulty channel (``laplacian``, ``variance``, ``error``, ``gap``) or all four."""
 
-    def __init__(self, env, channel: str = "combined", seed: int | None = None) -> None:
+    def __init__(self, env, channel: str = "combined", seed: int | None = None, sign: float = 1.0) -> None:
         super().__init__(env, seed)
         if channel != "combined" and channel not in HEURISTIC_CHANNELS:
             raise ValueError(f"unknown heuristic channel '{channel}'; allowed: "
                              f"{', '.join(HEURISTIC_CHANNELS)}, combined")
+        if sign not in (1.0, -1.0):
+            raise ValueError(f"sign={sign!r} is invalid; allowed: 1 (the heuristic) or -1 (its inverse)")
         self.channel = channel
-        self.name = f"heuristic_{channel}"
+        self.sign = float(sign)
+        self.name = f"heuristic_{channel}" if sign > 0 else f"inverse_heuristic_{channel}"
 
     def act(self, obs, deterministic=False):
         grids, single = batched(obs)
@@ -63,5 +67,5 @@ class HeuristicAgent(Agent):
             score = np.mean([zscore(grids[:, c]) for c in range(len(CHANNELS))], axis=0)
         else:
             score = zscore(grids[:, HEURISTIC_CHANNELS[self.channel]])
-        actions = np.clip(score, -1, 1).astype(np.float32)
+        actions = np.clip(self.sign * score, -1, 1).astype(np.float32)
         return actions[0] if single else actions

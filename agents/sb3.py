@@ -119,9 +119,10 @@ class TaskFiguresCallback(BaseCallback):
 
 
 def make_sb3_model(algo: str | type[BaseAlgorithm], env, seed: int = 0, **kwargs) -> BaseAlgorithm:
-    """An SB3 model on ``env`` (a gymnasium env, an SB3 VecEnv, or a SparkKDVectorEnv, which gets adapted)."""
+    """An SB3 model on ``env`` (a gymnasium env, an SB3 VecEnv, or a SparkKDVectorEnv, wrapped or not, which gets
+    adapted)."""
     from spark_env.vector_env import SparkKDVectorEnv
-    if isinstance(env, SparkKDVectorEnv):
+    if isinstance(getattr(env, "unwrapped", None), SparkKDVectorEnv):
         env = BatchedVecEnvAdapter(env)
     if isinstance(algo, str):
         key = algo.lower()

@@ -115,7 +115,7 @@ class SparkAgent(Agent):
         return {"policy_loss": loss.item(), "entropy": entropy.item(), "baseline": self.baseline}
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "SparkAgent":
-        obs, _ = self.env.reset(seed=self.seed)
+        obs, _ = self.reset_env()
         buffer: tuple[list, list, list, list] = ([], [], [], [])
         done_steps = 0
         while done_steps < total_steps:

@@ -86,6 +86,7 @@ class BenchmarkSpec:
     example_steps: list[int] = field(default_factory=list)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per agent name, e.g. {spark: {lr: 0.01}}
     method_env: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method, e.g. {kd_at: {lambda_feat: 100}}
+    batch: int = 8  # training crops per QAT step (each with its own grid and weight map)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -98,6 +99,8 @@ class BenchmarkSpec:
             raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
+        if self.batch < 1:
+            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
 
 
 def jobs(spec: BenchmarkSpec) -> list[dict]:
@@ -118,6 +121,7 @@ def jobs(spec: BenchmarkSpec) -> list[dict]:
                         key = {"task": task, "student": student, "bits": 32 if method.kind == "teacher" else bits,
                                "method": method_name, "seed": seed}
                         grid.append({"key": key, **key, "kind": method.kind, "agent": method.agent,
+                                     "batch": spec.batch,
                                      "agent_kwargs": {**method.agent_kwargs,
                                                       **spec.agent_kwargs.get(method.agent, {})},
                                      "preset": spec.env_preset, "test_folders": spec.test_folders,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from experiments.grid import ResultsStore, default_workers, make_backend, run_grid
+from experiments.grid import JobFunction, ResultsStore, default_workers, make_backend, run_grid
 from experiments.qat_runs import run_job
 from experiments.spec import check_paths, presets, resolve, write_resolved
 from spark_env.errors import ConfigError
@@ -33,9 +33,10 @@ def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default
 
 def grid_main(argv: list[str] | None, doc: str | None, experiment: str, spec_class: type,
               make_jobs: Callable[[Any], list[dict]], key_columns: tuple[str, ...], label: Callable[[dict], str],
-              report: Callable[[ResultsStore, Any], None]) -> None:
+              report: Callable[[ResultsStore, Any], None], job_function: JobFunction = run_job) -> None:
     """Parse flags, resolve the spec (errors name the bad key or value), print the grid (``--dry-run``) or run
-    what is not finished yet and report from the run folder."""
+    what is not finished yet (each job through ``job_function``, by default one measured QAT run) and report from
+    the run folder."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_grid_arguments(parser, experiment, f"runs/{experiment}")
     args = parser.parse_args(argv)
@@ -54,5 +55,5 @@ def grid_main(argv: list[str] | None, doc: str | None, experiment: str, spec_cla
         return
     backend = make_backend(args.backend, args.address, args.gpus_per_run, args.workers or default_workers())
     store = ResultsStore(out, key_columns)
-    run_grid(grid, run_job, store, backend, label, desc=experiment)
+    run_grid(grid, job_function, store, backend, label, desc=experiment)
     report(store, spec)

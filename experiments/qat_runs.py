@@ -1,6 +1,7 @@
 """One QAT run of SparkKD-v0 driven by an agent, measured on held-out images: the unit every experiment repeats.
 
-``qat_run(RunSpec(...))`` builds a fresh env, lets the agent drive one episode (online agents learn during it, as
+``qat_run(RunSpec(...))`` builds a fresh batched env (``SparkKDVectorEnv``: ``batch`` crops per QAT step, each with its
+own grid and weight map, one shared student), lets the agent drive one episode (online agents learn during it, as
 the paper's SPARK does: the policy is trained while the student trains, then discarded), and evaluates the final
 student (PSNR-Y / SSIM-Y on the test split, or on the user's test folders). ``pretrain_steps`` first trains the
 agent for that many env steps on other QAT runs of the same config (the RL-benchmark setting); the measured run
@@ -8,9 +9,11 @@ then starts from the run seed with the agent acting deterministically.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +36,7 @@ class RunSpec:
     """What one measured QAT run is. ``env`` holds SparkConfig overrides on top of ``preset``."""
 
     agent: str = "uniform"                       # a name of agents.AGENT_NAMES
+    batch: int = 8                               # training crops per QAT step (the vector env's num_envs)
     seed: int = 0                                # the QAT run's seed (calibration crops, training crops, agent)
     preset: str = "quick"
     env: dict[str, Any] = field(default_factory=dict)
@@ -68,8 +72,10 @@ def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: di
     return figures
 
 
-def spark_env_for(spec: RunSpec) -> gym.Env:
-    return gym.make("SparkKD-v0", preset=spec.preset, **spec.env)
+def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
+    """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step."""
+    return gym.make_vec("SparkKD-v0", num_envs=spec.batch, vectorization_mode="vector_entry_point",
+                        preset=spec.preset, **spec.env)
 
 
 def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
@@ -78,28 +84,45 @@ def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecord
 
 def qat_run(spec: RunSpec) -> RunResult:
     """Run and measure one QAT run (see the module docstring)."""
-    began = time.perf_counter()
-    pretrain_seconds = 0.0
     if spec.pretrain_steps > 0:
-        env = make_env(spec)
-        agent = make_agent(spec.agent, env, seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
-        agent.learn(spec.pretrain_steps)
-        pretrain_seconds = time.perf_counter() - began
+        return learning_curve(spec, (spec.pretrain_steps,))[0]
+    began = time.perf_counter()
+    recorder = make_env(spec, spec.example_steps)
+    agent = make_agent(spec.agent, recorder, seed=spec.seed, **spec.agent_kwargs)
+    # online: acts (and learns) during this very run; env steps count every crop of the batch
+    agent.learn(recorder.unwrapped.config.episode_steps * spec.batch)
+    return _measured(spec, recorder, began, 0.0)
+
+
+def learning_curve(spec: RunSpec, budgets: Sequence[int]) -> list[RunResult]:
+    """Train the agent on other QAT runs (seeds away from the run seed) and measure it after each of ``budgets``
+    (training env steps, non-decreasing; 0 measures the untrained agent): a fresh QAT run from the run seed, the
+    trained policy acting deterministically. ``metrics["pretrain_seconds"]`` is the training time so far."""
+    if list(budgets) != sorted(budgets) or (budgets and budgets[0] < 0):
+        raise ConfigError(f"budgets {list(budgets)} must be non-negative and non-decreasing")
+    agent = make_agent(spec.agent, spark_env_for(spec), seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
+    results, trained, train_seconds = [], 0, 0.0
+    for budget in budgets:
+        began = time.perf_counter()
+        if budget > trained:
+            agent.learn(budget - trained)
+            trained = budget
+        train_seconds += time.perf_counter() - began
         recorder = make_env(spec, spec.example_steps)
-        agent.env = recorder  # the trained policy acts, deterministically, in a fresh run from the run seed
         _act_one_episode(agent, recorder, spec.seed)
-    else:
-        recorder = make_env(spec, spec.example_steps)
-        agent = make_agent(spec.agent, recorder, seed=spec.seed, **spec.agent_kwargs)
-        agent.learn(recorder.unwrapped.config.episode_steps)  # online: acts (and learns) during this very run
+        results.append(_measured(spec, recorder, began, train_seconds))
+    return results
+
+
+def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_seconds: float) -> RunResult:
+    """Test figures of a recorder's finished run, with its probe curve ends, return and wall times."""
     run = recorder.run
     if not recorder.finished:
         raise RuntimeError(f"agent '{spec.agent}' did not finish its QAT run")
-    config = recorder.unwrapped.config
-    metrics = test_metrics(run.final_student, config.task, spec.test_folders)
+    metrics = test_metrics(run.final_student, recorder.unwrapped.config.task, spec.test_folders)
     metrics.update({"probe_start": run.start_psnr, "probe_end": run.curve[-1]["probe_psnr"],
-                    "qat_steps": run.curve[-1]["qat_step"], "error": run.error,
-                    "pretrain_seconds": round(pretrain_seconds, 1),
+                    "qat_steps": run.curve[-1]["qat_step"], "return": run.episode_return, "error": run.error,
+                    "pretrain_seconds": round(train_seconds, 1),
                     "seconds": round(time.perf_counter() - began, 1)})
     return RunResult(metrics, run)
 
@@ -109,7 +132,7 @@ def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
     done = False
     while not done:
         obs, _, terminated, truncated, _ = env.step(np.clip(agent.act(obs, deterministic=True), -1, 1))
-        done = terminated or truncated
+        done = bool(terminated[0] or truncated[0])
 
 
 def start_state_metrics(spec: RunSpec) -> dict[str, float]:
@@ -142,24 +165,29 @@ def resolve_reward(name: str):
 
 def run_job(job: dict) -> dict[str, list[dict]]:
     """Grid job -> result tables (see experiments.grid). ``job["kind"]`` is ``teacher`` (the FP teacher), ``ptq``
-    (the run's start state) or ``qat`` (a measured QAT run); ``job["key"]`` holds the key columns copied into
-    every row; the other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
+    (the run's start state), ``qat`` (a measured QAT run) or ``curve`` (``learning_curve`` at ``job["budgets"]``,
+    one row per budget, its ``train_steps``); ``job["key"]`` holds the key columns copied into every row; the other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
     key = job["key"]
     env = dict(job.get("env", {}))
     if isinstance(env.get("reward"), str):
         env["reward"] = resolve_reward(env["reward"])
-    spec = RunSpec(agent=job.get("agent", "uniform"), seed=job.get("seed", 0), preset=job.get("preset", "quick"),
-                   env=env, agent_kwargs=job.get("agent_kwargs", {}), pretrain_steps=job.get("pretrain_steps", 0),
-                   test_folders=job.get("test_folders", {}), example_steps=tuple(job.get("example_steps", ())))
+    fields = {f.name for f in dataclasses.fields(RunSpec)} - {"env"}
+    spec = RunSpec(**{name: job[name] for name in fields if name in job}, env=env)
     reference = {"teacher": teacher_metrics, "ptq": start_state_metrics}.get(job["kind"])
     if reference is not None:
         began = time.perf_counter()
         metrics = reference(spec)
         return {"results": [{**key, **metrics, "seconds": round(time.perf_counter() - began, 1)}]}
-    result = qat_run(spec)
+    if job["kind"] == "curve":  # a learning curve: one measured run per training budget
+        budgets = list(job["budgets"])
+        measured = learning_curve(spec, budgets)
+    else:
+        budgets, measured = [spec.pretrain_steps], [qat_run(spec)]
+    result = measured[-1]
     run_id = "_".join(str(v) for v in key.values())
     curve = [{**key, **point} for point in result.recorded.curve]
     arrays = [{"id": f"{run_id}_step{ex.qat_step}", "weights": ex.weights, "target": ex.target,
                "observation": ex.observation, "qat_step": ex.qat_step, **{k: str(v) for k, v in key.items()}}
               for ex in result.recorded.examples]
-    return {"results": [{**key, **result.metrics}], "curves": curve, "arrays": arrays}
+    rows = [{**key, "train_steps": budget, **run.metrics} for budget, run in zip(budgets, measured)]
+    return {"results": rows, "curves": curve, "arrays": arrays}

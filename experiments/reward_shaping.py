@@ -37,8 +37,11 @@ class RewardShapingSpec:
     env: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
+    batch: int = 8  # training crops per QAT step
 
     def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
         if self.agent not in AGENT_NAMES:
             raise ConfigError(f"unknown agent '{self.agent}'; allowed: {', '.join(AGENT_NAMES)}")
         for reward in self.rewards:
@@ -52,7 +55,7 @@ class RewardShapingSpec:
 
 
 def jobs(spec: RewardShapingSpec) -> list[dict]:
-    base = {"preset": spec.env_preset, "test_folders": spec.test_folders}
+    base = {"preset": spec.env_preset, "test_folders": spec.test_folders, "batch": spec.batch}
     grid = []
     for cell in spec.cells:
         env = {**spec.env, **cell}

@@ -1,17 +1,26 @@
 """RL algorithms on SparkKD with equal budgets, aggregated as Agarwal et al. (2021) recommend.
 
-    python -m experiments.rl_benchmark --preset quick [--set train_steps=512] [--dry-run] [--backend ray]
+    python -m experiments.rl_benchmark --preset learn     # PGPE learns: beats uniform KD and random maps
+    python -m experiments.rl_benchmark --preset quick [--set train_steps=4096] [--dry-run] [--backend ray]
 
-Every agent (the built-in SPARK agent, SB3 PPO / A2C / SAC / TD3, random maps, uniform KD) trains for
-``train_steps`` env steps on QAT runs of a cell (pretraining seeds, away from the measured ones), then drives one
-fresh QAT run from the run seed, acting deterministically; the final student is measured on the test images.
-Agents that do not learn just drive the measured run.
+Every learning agent (the built-in SPARK agent, PGPE, SB3 PPO / A2C / SAC / TD3) trains for ``train_steps`` env
+steps (every crop of a batch counts: one QAT run of ``episode_steps`` at ``batch`` crops is ``episode_steps *
+batch`` env steps) on QAT runs of a cell (pretraining seeds, away from the measured ones). At each fraction of the
+budget in ``checkpoints`` it drives one fresh measured QAT run from the run seed, acting deterministically: the
+final students on the test images give the learning curve (score against training env steps, 95 % CIs over
+seeds). Agents that do not learn (uniform, random, heuristics) just drive the measured run.
 
-Score of a run: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
-PTQ student of the same seed (0 = no better than the start, 1 = the teacher). Per agent over all cells (tasks)
-and seeds: interquartile mean, median and mean with stratified-bootstrap 95 % CIs (runs resampled within each
-cell), the same for the paired difference to uniform KD, and performance profiles (fraction of runs above each
-score). Outputs in the run folder: results.csv (resumable), curves.csv, summary.md/.csv, PNG plots.
+Scores of a run (the tables use each learning agent's full budget):
+  * ``score``: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
+    PTQ student of the same seed (0 = no better than the start, 1 = the teacher);
+  * ``h-score``: ``(psnr - uniform) / mean(heuristic - uniform)``, the uniform-KD run of the same seed and the
+    cell's mean gain of the combined difficulty heuristic: 0 = uniform KD, 1 = the hand-made map (needs the agents
+    ``uniform`` and ``heuristic_combined``).
+Per agent over all cells (tasks) and seeds: interquartile mean, median and mean of the score with
+stratified-bootstrap 95 % CIs (runs resampled within each cell), the paired difference to uniform KD, and
+performance profiles. Per cell: paired differences to uniform KD and to random maps with bootstrap CIs. Outputs in
+the run folder: results.csv (resumable), curves.csv, summary.md/.csv, per_cell.md/.csv, learning_curves.png,
+aggregates.png, psnr_over_qat_steps.png.
 """
 from __future__ import annotations
 
@@ -31,11 +40,13 @@ from experiments.cli import grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
-from experiments.stats import format_ci, iqm, performance_profile, stratified_bootstrap_ci  # noqa: E402
+from experiments.stats import (bootstrap_ci, format_ci, iqm, paired_difference_ci, performance_profile,  # noqa: E402
+                               stratified_bootstrap_ci)
 from spark_env.errors import ConfigError  # noqa: E402
 
 KEY_COLUMNS = ("cell", "agent", "seed")
-LEARNING_AGENTS = ("spark", "ppo", "a2c", "sac", "td3")
+LEARNING_AGENTS = ("spark", "pgpe", "ppo", "a2c", "sac", "td3")
+HEURISTIC = "heuristic_combined"  # the h-score's 1
 AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
 
 
@@ -44,10 +55,13 @@ class RLBenchmarkSpec:
     """``cells`` are the tasks of the benchmark: each a dict of SparkConfig overrides (e.g. ``{task: sr_x2,
     arch: fsrcnn, w_bits: 2, a_bits: 2}``) on top of ``env`` and the ``env_preset``."""
 
-    agents: list[str] = field(default_factory=lambda: ["spark", "ppo", "a2c", "sac", "td3", "random", "uniform"])
+    agents: list[str] = field(default_factory=lambda: ["spark", "pgpe", "ppo", "a2c", "sac", "td3", "random",
+                                                       "uniform", HEURISTIC])
     cells: list[dict[str, Any]] = field(default_factory=lambda: [{"task": "sr_x2", "arch": "fsrcnn"}])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    train_steps: int = 128
+    seeds: list[int] = field(default_factory=lambda: list(range(10)))
+    train_steps: int = 8192
+    checkpoints: list[float] = field(default_factory=lambda: [0.0, 0.125, 0.25, 0.5, 1.0])  # fractions of train_steps
+    batch: int = 8  # training crops per QAT step
     env_preset: str = "quick"
     env: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -61,6 +75,15 @@ class RLBenchmarkSpec:
             raise ConfigError("agents must include 'uniform' (the reference of the paired differences)")
         if self.train_steps < 0:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 0")
+        if not self.checkpoints or any(not 0 <= f <= 1 for f in self.checkpoints) or max(self.checkpoints) != 1:
+            raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
+        if self.batch < 1:
+            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+
+    @property
+    def budgets(self) -> list[int]:
+        """Training env steps at which learning agents are measured (increasing, the last is ``train_steps``)."""
+        return sorted({int(round(f * self.train_steps)) for f in self.checkpoints})
 
 
 def cell_name(cell: dict[str, Any]) -> str:
@@ -81,17 +104,18 @@ def reference_jobs(cell: dict, env: dict, seeds: list[int], base: dict) -> list[
 
 
 def jobs(spec: RLBenchmarkSpec) -> list[dict]:
-    base = {"preset": spec.env_preset, "test_folders": spec.test_folders}
+    base = {"preset": spec.env_preset, "test_folders": spec.test_folders, "batch": spec.batch}
     grid = []
     for cell in spec.cells:
         env = {**spec.env, **cell}
         grid += reference_jobs(cell, env, spec.seeds, base)
         for agent in spec.agents:
+            learns = agent in LEARNING_AGENTS and spec.train_steps > 0
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
-                grid.append({"key": key, **key, **base, "kind": "qat", "agent": agent, "env": env,
-                             "agent_kwargs": spec.agent_kwargs.get(agent, {}),
-                             "pretrain_steps": spec.train_steps if agent in LEARNING_AGENTS else 0})
+                grid.append({"key": key, **key, **base, "kind": "curve" if learns else "qat", "agent": agent,
+                             "env": env, "agent_kwargs": spec.agent_kwargs.get(agent, {}),
+                             **({"budgets": spec.budgets} if learns else {})})
     return grid
 
 
@@ -99,16 +123,30 @@ def job_label(job: dict) -> str:
     return f"{job['cell']} {job['agent']} seed {job['seed']}"
 
 
+def final_runs(results: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
+    """One row per (cell, ``column``, seed): a learning curve's last budget (the most ``train_steps``)."""
+    if "train_steps" not in results:
+        return results
+    ordered = results.sort_values("train_steps", kind="stable", na_position="first")
+    return ordered.groupby(["cell", column, "seed"], sort=False).tail(1).sort_index()
+
+
 def normalized_scores(results: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """QAT runs with ``score = (psnr - ptq) / (fp - ptq)`` (PTQ of the same cell and seed) and ``vs_uniform``
-    (dB, paired by cell and seed)."""
+    """QAT runs (every budget of a learning curve) with ``score = (psnr - ptq) / (fp - ptq)`` (PTQ of the same
+    cell and seed), ``vs_uniform`` / ``vs_random`` (dB, paired by cell and seed) and ``h_score`` (the paired
+    difference to uniform over the cell's mean heuristic gain; NaN without uniform or heuristic runs)."""
     fp = results[results[column] == "teacher"].set_index("cell")["psnr"]
     ptq = results[results[column] == "ptq"].set_index(["cell", "seed"])["psnr"]
     runs = results[~results[column].isin(["teacher", "ptq"])].copy()
     start = np.array([ptq[(c, s)] for c, s in zip(runs.cell, runs.seed)])
     runs["score"] = (runs.psnr.to_numpy() - start) / (runs.cell.map(fp).to_numpy() - start)
-    uniform = runs[runs[column] == "uniform"].set_index(["cell", "seed"])["psnr"]
-    runs["vs_uniform"] = [p - uniform.get((c, s), np.nan) for p, c, s in zip(runs.psnr, runs.cell, runs.seed)]
+    finals = final_runs(runs, column)
+    for reference in ("uniform", "random"):
+        psnr = finals[finals[column] == reference].set_index(["cell", "seed"])["psnr"]
+        runs[f"vs_{reference}"] = [p - psnr.get((c, s), np.nan) for p, c, s in zip(runs.psnr, runs.cell, runs.seed)]
+    heuristic = runs[runs[column] == HEURISTIC]
+    heuristic_gain = heuristic.groupby("cell")["vs_uniform"].mean()
+    runs["h_score"] = runs.vs_uniform / runs.cell.map(heuristic_gain).astype(float)
     return runs
 
 
@@ -155,13 +193,56 @@ def plot_aggregates(runs: pd.DataFrame, path: Path, column: str = "agent") -> No
     plt.close(fig)
 
 
+def per_cell_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
+    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD and to random maps with
+    bootstrap CIs, mean h-score."""
+    rows = []
+    for (cell, name), group in runs.groupby(["cell", column], sort=False):
+        row = {"cell": cell, column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
+        for reference in ("uniform", "random"):
+            diffs = group[f"vs_{reference}"].dropna()
+            row[f"vs {reference} dB [95% CI]"] = (format_ci(*bootstrap_ci(diffs), digits=3)
+                                                   if name != reference and len(diffs) else "-")
+        row["h-score mean"] = group.h_score.mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_learning_curves(runs: pd.DataFrame, path: Path, column: str = "agent") -> None:
+    """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
+    training env steps, mean and 95 % bootstrap CI over seeds; random maps as a dashed line."""
+    cells = list(dict.fromkeys(runs.cell))
+    fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
+    for ax, cell in zip(axes[0], cells):
+        frame = runs[runs.cell == cell]
+        for name, group in frame[frame[column].isin(LEARNING_AGENTS)].groupby(column, sort=False):
+            stats = [(steps, *bootstrap_ci(g.h_score.dropna())) for steps, g in group.groupby("train_steps")]
+            steps, mean, low, high = map(np.array, zip(*stats))
+            ax.plot(steps, mean, marker="o", ms=3, label=name)
+            ax.fill_between(steps, low, high, alpha=0.2)
+        for reference, style in (("uniform", ":"), ("random", "--"), (HEURISTIC, "-.")):
+            scores = frame[frame[column] == reference].h_score.dropna()
+            if len(scores):
+                ax.axhline(scores.mean(), color="k", ls=style, lw=0.8, label=reference)
+        ax.set_title(cell, fontsize=9)
+        ax.set_xlabel("training env steps (crops)")
+        ax.set_ylabel("h-score: 0 = uniform KD, 1 = heuristic")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def report_scores(store: ResultsStore, column: str, title: str) -> None:
     """Scores, aggregate table and plots of a run folder whose ``column`` names what is compared (agents, rewards)
     next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows."""
-    runs = normalized_scores(store.table(), column)
+    all_runs = normalized_scores(store.table(), column)
+    runs = final_runs(all_runs, column)
     print(write_table(aggregate(runs, column), store.folder, "summary", title))
-    per_cell = runs.pivot_table(index=column, columns="cell", values="psnr", aggfunc="mean", sort=False)
-    print(write_table(per_cell.reset_index(), store.folder, "per_cell", "Mean test PSNR-Y (dB) per cell"))
+    print(write_table(per_cell_table(runs, column), store.folder, "per_cell",
+                      "Per cell: test PSNR-Y (dB) and paired differences (same seeds)"))
+    if "train_steps" in all_runs and all_runs[column].isin(LEARNING_AGENTS).any():
+        plot_learning_curves(all_runs, store.folder / "learning_curves.png", column)
     plot_aggregates(runs, store.folder / "aggregates.png", column)
     plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by=column,
                 panel_by=("cell",))

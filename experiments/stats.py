@@ -81,3 +81,15 @@ def performance_profile(scores: Sequence[float] | np.ndarray, thresholds: np.nda
 def format_ci(point: float, low: float, high: float, digits: int = 3) -> str:
     """``"31.234 [31.100, 31.301]"``."""
     return f"{point:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Kendall's tau-b rank correlation of two equally long sequences (ties counted as neither concordant nor
+    discordant, tau-b normalisation); NaN when either sequence is constant or shorter than 2."""
+    a, b = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"kendall_tau needs sequences of equal length, got {a.size} and {b.size}")
+    i, j = np.triu_indices(a.size, k=1)
+    sa, sb = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    denominator = np.sqrt(np.count_nonzero(sa) * np.count_nonzero(sb))
+    return float((sa * sb).sum() / denominator) if denominator else float("nan")

@@ -72,6 +72,8 @@ class SparkConfig:
     # reward
     reward: str | Callable = "probe_psnr_gain"  # a name of spark_env.rewards.REWARDS, or a callable(context)
     reward_scale: float = 1.0                # reward multiplier
+    val_reward_every: int = 0                # val_psnr_gain: env steps between whole-validation-split evaluations;
+                                             # 0 = only at the end of the episode
     divergence_penalty: float = -10.0        # reward of a step whose loss is not finite (the episode then ends)
     # probe set (validation crops used by rewards)
     probe_crops: int = 4                     # number of fixed validation crops
@@ -99,6 +101,7 @@ class SparkConfig:
             (math.isfinite(self.reward_scale), "reward_scale", "a finite number"),
             (math.isfinite(self.divergence_penalty), "divergence_penalty", "a finite number"),
             (self.probe_crops >= 1, "probe_crops", ">= 1"),
+            (self.val_reward_every >= 0, "val_reward_every", ">= 0 (0 = only at the end of the episode)"),
             (self.probe_crop_size >= 8, "probe_crop_size", ">= 8"),
             (self.torch_threads is None or self.torch_threads >= 1, "torch_threads", ">= 1 or None"),
             (2 <= self.w_bits <= 8, "w_bits", "integers 2..8"),

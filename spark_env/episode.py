@@ -76,6 +76,8 @@ class Episode:
         self.session.start(seed)
         self.step_index = 0
         self.start_psnr = self.probe_psnr = self.session.probe_psnr()
+        if getattr(self.reward_fn, "needs_val_start", False):
+            self.session.val_psnr()
         self.last_weights = torch.ones(self.num_crops, GRID, GRID)
         self.active = True
         obs = self._observe()

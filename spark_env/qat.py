@@ -97,6 +97,8 @@ class QATSession:
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
         self._build_probe()
+        self._val_pairs: list[ImagePair] | None = None  # whole validation images, loaded when a reward reads them
+        self.val_history: list[tuple[int, float]] = []   # (QAT steps done, val PSNR) of this run's evaluations
         self.student: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.rng = np.random.default_rng(0)
@@ -169,6 +171,7 @@ class QATSession:
         self.student = make_student(self.fp_student, self.quant, [calibration], seed=seed).to(self.device).train()
         self.optimizer = qat_optimizer(self.student, self.config.lr, self.config.quant_lr)
         self.steps_done = 0
+        self.val_history = []
 
     def sample(self, count: int) -> CropBatch:
         """``count`` random aligned training crops (side ``crop_size``) from the session's generator."""
@@ -250,6 +253,23 @@ class QATSession:
         """Mean PSNR-Y (dB) of the student on the probe crops."""
         out = self.probe_outputs()
         return self._psnr(out, self.probe_hr) if torch.isfinite(out).all() else -math.inf
+
+    @torch.no_grad()
+    def val_psnr(self) -> float:
+        """Mean PSNR-Y (dB) of the student over the whole validation images (the metric of the test tables, on the
+        validation split: ``val_folder`` or the embedded one; never the test images). Appended to
+        ``val_history``; ``-inf`` when an output is not finite."""
+        if self._val_pairs is None:
+            self._val_pairs = load_pairs(self.task, "val", self.config.val_folder)
+        self.student.eval()
+        values = []
+        for pair in self._val_pairs:
+            out = self.student(to_tensor(pair.lq).to(self.device)).cpu()
+            values.append(self._psnr(out, to_tensor(pair.hr)) if torch.isfinite(out).all() else -math.inf)
+        self.student.train()
+        value = float(np.mean(values))
+        self.val_history.append((self.steps_done, value))
+        return value
 
     def probe_ssim(self) -> float:
         return ssim(self.probe_outputs(), self.probe_hr, border=measure_border(self.task))

@@ -20,7 +20,16 @@ final_psnr             0 on every step but the last; there, final probe PSNR min
 counterfactual_uniform probe PSNR after this step minus probe PSNR after a step with the    1 snapshot, 1 extra
                        uniform map from the same state (student and optimizer forked)       QAT step, 1 probe
                                                                                             forward
+val_psnr_gain          PSNR-Y over the whole validation images (the test tables' metric on  1 validation pass
+                       the validation split) minus its value at the previous evaluation     per evaluation, +1
+                       (dB); evaluated every ``val_reward_every`` env steps and on the      at reset
+                       last step, 0 on the steps between. The return is the run's gain on
+                       the validation split, whatever the frequency
 =====================  ===================================================================  ====================
+
+Attributes a reward may declare: ``needs_snapshot = True`` (it reads the pre-step state: the env snapshots student
+and optimizer before every step) and ``needs_val_start = True`` (the env evaluates the validation split at reset,
+so that ``session.val_history`` holds the start value).
 
 (*) The env measures the probe PSNR after every step anyway (it is reported in ``info``), so rewards built on it
 add nothing; that probe forward pass is part of every step's cost.
@@ -144,12 +153,22 @@ def counterfactual_uniform(ctx: RewardContext) -> float:
     return ctx.psnr_after - ctx.uniform_psnr_after
 
 
+def val_psnr_gain(ctx: RewardContext) -> float:
+    every = ctx.session.config.val_reward_every
+    if not (ctx.last or (every and (ctx.step_index + 1) % every == 0)):
+        return 0.0
+    before = ctx.session.val_history[-1][1]
+    return ctx.session.val_psnr() - before
+
+
 for _needs_snapshot in (ssim_gain, counterfactual_uniform):
     _needs_snapshot.needs_snapshot = True  # type: ignore[attr-defined]
+val_psnr_gain.needs_val_start = True  # type: ignore[attr-defined]
 
 REWARDS: dict[str, Callable[[RewardContext], float]] = {
     "probe_psnr_gain": probe_psnr_gain, "crop_psnr_gain": crop_psnr_gain, "gap_potential": gap_potential,
     "ssim_gain": ssim_gain, "final_psnr": final_psnr, "counterfactual_uniform": counterfactual_uniform,
+    "val_psnr_gain": val_psnr_gain,
 }
 
 

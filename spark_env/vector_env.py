@@ -4,9 +4,12 @@ This is the paper's batched setting: the QAT batch dimension is the RL vector di
 the same QAT run, so they start, step and end together. The reward (which measures the shared student) is the
 same for every sub-environment. Autoreset is SAME_STEP: on the step that ends the run, the returned observation is
 already the first one of a fresh run, and ``info["final_obs"]`` / ``info["final_info"]`` hold the last ones.
+``episode_end_hook(episode)``, when set, is called on that step before the autoreset, while the episode still holds
+the finished run's student (spark_env.wrappers.QATRunRecorder keeps a copy of it there).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,10 +49,16 @@ class SparkKDVectorEnv(VectorEnv):
         self.action_space = action_space((num_envs,))
         self.episode = Episode(self.config, num_crops=num_envs)
         self._np_random, _ = seeding.np_random(None)
+        self.episode_end_hook: Callable[[Episode], None] | None = None
 
     @property
     def timings(self) -> dict[str, float]:
         return self.episode.timings
+
+    @property
+    def session(self):
+        """The underlying QATSession (student, optimizer, teacher, data)."""
+        return self.episode.session
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if isinstance(seed, list):
@@ -66,6 +75,8 @@ class SparkKDVectorEnv(VectorEnv):
         truncated = np.zeros(self.num_envs, dtype=bool)
         infos = _batched_info(info, self.num_envs)
         if over:
+            if self.episode_end_hook is not None:
+                self.episode_end_hook(self.episode)
             final_obs = obs
             obs, reset_info = self.episode.reset(int(self._np_random.integers(0, 2 ** 31 - 1)))
             infos = _batched_info(reset_info, self.num_envs)

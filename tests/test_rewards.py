@@ -70,3 +70,30 @@ def test_user_callable_and_reward_scale():
     env = gym.make("SparkKD-v0", preset="tiny", reward_scale=10.0, episode_steps=1).unwrapped
     env.reset(seed=3)
     assert env.step(np.zeros((8, 8), np.float32))[1] == pytest.approx(10.0 * default[0])
+
+
+def test_val_psnr_gain_sums_to_the_validation_gain_whatever_the_frequency():
+    from spark_env.data import load_pairs
+    from spark_env.evaluation import evaluate
+    returns = {}
+    for every in (0, 2):
+        env = gym.make("SparkKD-v0", preset="tiny", reward="val_psnr_gain", val_reward_every=every,
+                       episode_steps=5).unwrapped
+        env.reset(seed=3)
+        start = env.session.val_history[0][1]
+        rewards = [env.step(np.zeros((8, 8), np.float32))[1] for _ in range(5)]
+        nonzero = [i for i, r in enumerate(rewards) if r != 0.0]
+        assert nonzero == ([4] if every == 0 else [1, 3, 4])
+        final = evaluate(env.session.student, load_pairs(env.session.task, "val", None), env.session.task)["psnr"]
+        assert sum(rewards) == pytest.approx(final - start, abs=1e-9)
+        returns[every] = sum(rewards)
+    assert returns[0] == pytest.approx(returns[2], abs=1e-9)
+
+
+def test_val_psnr_gain_reads_the_validation_split_only():
+    env = gym.make("SparkKD-v0", preset="tiny", reward="val_psnr_gain").unwrapped
+    env.reset(seed=0)
+    names = [pair.name for pair in env.session._val_pairs]
+    assert names and all(name.endswith("[val]") for name in names)
+    with pytest.raises(Exception, match="val_reward_every=-1 is invalid"):
+        gym.make("SparkKD-v0", preset="tiny", val_reward_every=-1)

@@ -19,20 +19,34 @@ def _write(tmp_path, data):
 
 
 def test_rl_benchmark_end_to_end(tmp_path):
-    config = _write(tmp_path, {"agents": ["spark", "ppo", "uniform"], "cells": [TINY_CELL], "seeds": [0, 1],
-                               "train_steps": 16, "env_preset": "tiny", "env": {"episode_steps": 8}})
+    config = _write(tmp_path, {"agents": ["spark", "pgpe", "ppo", "random", "uniform", "heuristic_combined"],
+                               "cells": [TINY_CELL], "seeds": [0, 1], "train_steps": 32, "batch": 2,
+                               "checkpoints": [0, 0.5, 1], "agent_kwargs": {"ppo": {"n_steps": 8, "batch_size": 16}},
+                               "env_preset": "tiny", "env": {"episode_steps": 8}})
     rl_benchmark.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
     results = pd.read_csv(tmp_path / "run" / "results.csv")
-    assert sorted(results.agent.unique()) == ["ppo", "ptq", "spark", "teacher", "uniform"]
-    learned = results[results.agent.isin(["spark", "ppo"])]
-    assert (learned.pretrain_seconds > 0).all() and (learned.qat_steps == 8).all()
+    assert sorted(results.agent.unique()) == ["heuristic_combined", "pgpe", "ppo", "ptq", "random", "spark",
+                                              "teacher", "uniform"]
+    learned = results[results.agent.isin(["spark", "pgpe", "ppo"])]
+    for (agent, seed), curve in learned.groupby(["agent", "seed"]):  # one measured run per checkpoint
+        assert list(curve.train_steps) == [0, 16, 32], (agent, seed)
+        assert curve.pretrain_seconds.iloc[0] == 0 and curve.pretrain_seconds.iloc[-1] > 0
+    assert (learned.qat_steps == 8).all()
+    pgpe_untrained = learned[(learned.agent == "pgpe") & (learned.train_steps == 0)].set_index("seed").psnr
+    uniform = results[results.agent == "uniform"].set_index("seed").psnr
+    assert np.allclose(pgpe_untrained, uniform)  # PGPE starts at w = 0: exactly uniform KD
     assert (results[results.agent == "uniform"].pretrain_seconds == 0).all()
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
-    assert list(summary.agent) == ["spark", "ppo", "uniform"]
+    assert list(summary.agent) == ["spark", "pgpe", "ppo", "random", "uniform", "heuristic_combined"]
+    assert (summary.runs == 2).all()  # one (final-budget) run per seed in the tables
     assert {"score IQM [95% CI]", "score median [95% CI]", "score mean [95% CI]"} <= set(summary.columns)
-    assert (tmp_path / "run" / "aggregates.png").stat().st_size > 5_000
+    for plot in ("aggregates.png", "learning_curves.png"):
+        assert (tmp_path / "run" / plot).stat().st_size > 5_000
     per_cell = pd.read_csv(tmp_path / "run" / "per_cell.csv").set_index("agent")
-    assert per_cell.loc["uniform"].iloc[0] == pytest.approx(results[results.agent == "uniform"].psnr.mean())
+    assert per_cell.loc["uniform", "test PSNR mean"] == pytest.approx(uniform.mean())
+    assert per_cell.loc["heuristic_combined", "h-score mean"] == pytest.approx(1.0)
+    assert per_cell.loc["uniform", "vs uniform dB [95% CI]"] == "-"
+    assert per_cell.loc["random", "vs random dB [95% CI]"] == "-"
 
 
 def test_scores_are_the_fraction_of_the_gap_closed():

@@ -51,3 +51,17 @@ def test_performance_profile_is_a_survival_function():
 
 def test_format_ci():
     assert format_ci(31.23456, 31.1, 31.3) == "31.235 [31.100, 31.300]"
+
+
+def test_kendall_tau_b_matches_scipy_with_ties():
+    from scipy.stats import kendalltau
+
+    from experiments.stats import kendall_tau
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x, y = rng.integers(0, 4, 9), rng.normal(size=9)
+        assert kendall_tau(x, y) == pytest.approx(kendalltau(x, y).statistic)
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="equal length"):
+        kendall_tau([1, 2], [1, 2, 3])

@@ -1,0 +1,201 @@
+"""Does a reward rank policies as the test images do? Reference policies of known, different quality, every reward.
+
+    python -m experiments.reward_alignment --preset quick [--set seeds=[0,1,2]] [--set 'rewards=[my.mod:reward]']
+
+Each reference policy (no KD, uniform KD, random maps, each single-channel difficulty heuristic, the combined
+heuristic and its inverse) drives one batched QAT run per seed. Fixed policies do not learn, so one run yields the
+episode return of *every* reward at once: a recording reward evaluates all of them on every step (rewards that read
+the pre-step state restore it, so the trajectory is the one the policy would have under any reward). The yardstick
+is the final student's PSNR-Y on the test images, which no reward reads.
+
+Per reward (``summary.md``): Kendall's tau-b between the policies' mean return and their mean test PSNR (1 = the
+same order), Pearson's r between return and test PSNR over all runs and within seeds (seed means removed), the
+paired return difference combined heuristic - random with its 95 % bootstrap CI, and the same difference of the
+test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean return against their mean test PSNR.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments.cli import grid_main  # noqa: E402
+from experiments.common import write_table  # noqa: E402
+from experiments.grid import ResultsStore  # noqa: E402
+from experiments.qat_runs import RunSpec, qat_run, resolve_reward  # noqa: E402
+from experiments.rl_benchmark import cell_name  # noqa: E402
+from experiments.stats import format_ci, kendall_tau, paired_difference_ci  # noqa: E402
+from spark_env.errors import ConfigError  # noqa: E402
+from spark_env.rewards import REWARDS, RewardContext  # noqa: E402
+
+KEY_COLUMNS = ("cell", "policy", "seed")
+BETTER, WORSE = "heuristic_combined", "random"  # the paired return difference the summary reports
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A reference policy: the agent that sets the maps, its keywords, and SparkConfig overrides (no KD)."""
+
+    agent: str
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+POLICIES: dict[str, Policy] = {
+    "no_kd": Policy("uniform", env={"lambda_kd": 0.0}),
+    "uniform": Policy("uniform"),
+    "random": Policy("random"),
+    **{f"heuristic_{c}": Policy(f"heuristic_{c}") for c in ("laplacian", "variance", "error", "gap", "combined")},
+    "inverse_heuristic_combined": Policy("heuristic_combined", agent_kwargs={"sign": -1.0}),
+}
+
+
+@dataclass
+class RewardAlignmentSpec:
+    """``rewards``: registered names or ``"package.module:function"``; ``cells``: SparkConfig overrides per cell."""
+
+    rewards: list[str] = field(default_factory=lambda: list(REWARDS))
+    policies: list[str] = field(default_factory=lambda: list(POLICIES))
+    cells: list[dict[str, Any]] = field(default_factory=lambda: [{"task": "sr_x2", "arch": "fsrcnn"}])
+    seeds: list[int] = field(default_factory=lambda: list(range(10)))
+    batch: int = 8
+    env_preset: str = "quick"
+    env: dict[str, Any] = field(default_factory=dict)
+    test_folders: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.policies if p not in POLICIES]
+        if unknown:
+            raise ConfigError(f"unknown policy(ies) {unknown}; allowed: {', '.join(POLICIES)}")
+        for reward in self.rewards:
+            if ":" in reward:
+                resolve_reward(reward)
+            elif reward not in REWARDS:
+                raise ConfigError(f"unknown reward '{reward}'; allowed: {', '.join(REWARDS)} or "
+                                  "'package.module:function'")
+        if self.batch < 1:
+            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+
+
+class RecordingReward:
+    """A reward that evaluates several rewards on every step and sums each into ``returns``; it returns the first
+    one's value (the env needs one number). It declares what any of them needs (snapshot, validation start)."""
+
+    def __init__(self, rewards: dict[str, Any]) -> None:
+        self.rewards = rewards
+        self.returns = dict.fromkeys(rewards, 0.0)
+        self.needs_snapshot = any(getattr(fn, "needs_snapshot", False) for fn in rewards.values())
+        self.needs_val_start = any(getattr(fn, "needs_val_start", False) for fn in rewards.values())
+
+    def __call__(self, context: RewardContext) -> float:
+        values = {name: float(fn(context)) for name, fn in self.rewards.items()}
+        for name, value in values.items():
+            self.returns[name] += value
+        return next(iter(values.values()))
+
+
+def jobs(spec: RewardAlignmentSpec) -> list[dict]:
+    grid = []
+    for cell in spec.cells:
+        for policy in spec.policies:
+            for seed in spec.seeds:
+                key = {"cell": cell_name(cell), "policy": policy, "seed": seed}
+                grid.append({"key": key, **key, "rewards": spec.rewards, "batch": spec.batch,
+                             "preset": spec.env_preset, "env": {**spec.env, **cell}, "test_folders": spec.test_folders})
+    return grid
+
+
+def run_alignment_job(job: dict) -> dict[str, list[dict]]:
+    """One reference policy's QAT run: test figures and the return of every reward."""
+    policy = POLICIES[job["policy"]]
+    recorder = RecordingReward({name: resolve_reward(name) if ":" in name else REWARDS[name]
+                                for name in job["rewards"]})
+    spec = RunSpec(agent=policy.agent, batch=job["batch"], seed=job["seed"], preset=job["preset"],
+                   env={**job["env"], **policy.env, "reward": recorder}, agent_kwargs=policy.agent_kwargs,
+                   test_folders=job["test_folders"])
+    metrics = qat_run(spec).metrics
+    returns = {f"return {name}": value for name, value in recorder.returns.items()}
+    return {"results": [{**job["key"], "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,
+                         "error": metrics["error"], "seconds": metrics["seconds"]}]}
+
+
+def alignment_table(results: pd.DataFrame, rewards: list[str]) -> pd.DataFrame:
+    """Per cell and reward: tau-b of policy means, Pearson r over runs and within seeds, paired return difference
+    BETTER - WORSE with its CI (and the same difference of the test PSNR)."""
+    rows = []
+    for cell, runs in results.groupby("cell", sort=False):
+        means = runs.groupby("policy", sort=False).mean(numeric_only=True)
+        centred = runs.copy()
+        numeric = ["psnr"] + [f"return {r}" for r in rewards]
+        centred[numeric] = runs[numeric] - runs.groupby("seed")[numeric].transform("mean")
+        pair = runs[runs.policy.isin([BETTER, WORSE])].pivot(index="seed", columns="policy")
+        for reward in ["test PSNR (yardstick)", *rewards]:
+            column = "psnr" if reward.startswith("test") else f"return {reward}"
+            row = {"cell": cell, "reward": reward,
+                   "tau-b (policy means)": kendall_tau(means[column], means["psnr"]),
+                   "r (runs)": float(np.corrcoef(runs[column], runs.psnr)[0, 1]),
+                   "r (within seed)": float(np.corrcoef(centred[column], centred.psnr)[0, 1])}
+            if BETTER in runs.policy.values and WORSE in runs.policy.values:
+                diff = paired_difference_ci(pair[column][BETTER].to_numpy(), pair[column][WORSE].to_numpy())
+                row[f"{BETTER} - {WORSE} [95% CI]"] = format_ci(*diff, digits=4)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_alignment(results: pd.DataFrame, rewards: list[str], path) -> None:
+    """One panel per reward (first cell): each policy's mean return (x) against its mean test PSNR (y)."""
+    cell = results.cell.iloc[0]
+    runs = results[results.cell == cell]
+    means = runs.groupby("policy", sort=False).mean(numeric_only=True)
+    sems = runs.groupby("policy", sort=False).sem(numeric_only=True)
+    columns = min(4, len(rewards))
+    rows = int(np.ceil(len(rewards) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
+    for ax, reward in zip(axes.ravel(), rewards):
+        column = f"return {reward}"
+        for policy in means.index:
+            ax.errorbar(means.loc[policy, column], means.loc[policy, "psnr"], xerr=sems.loc[policy, column],
+                        yerr=sems.loc[policy, "psnr"], fmt="o", ms=3, capsize=2)
+            ax.annotate(policy.replace("heuristic_", "h_"), (means.loc[policy, column], means.loc[policy, "psnr"]),
+                        fontsize=6, xytext=(2, 2), textcoords="offset points")
+        tau = kendall_tau(means[column], means["psnr"])
+        ax.set_title(f"{reward} (tau-b {tau:.2f})", fontsize=8)
+        ax.set_xlabel("mean episode return", fontsize=8)
+        ax.set_ylabel("mean test PSNR-Y (dB)", fontsize=8)
+    for ax in axes.ravel()[len(rewards):]:
+        ax.axis("off")
+    fig.suptitle(f"{cell}: return against the test images (mean +- s.e.m. over seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def job_label(job: dict) -> str:
+    return f"{job['cell']} {job['policy']} seed {job['seed']}"
+
+
+def report(store: ResultsStore, spec: RewardAlignmentSpec) -> None:
+    results = store.table()
+    title = (f"Reward alignment: {len(spec.policies)} reference policies x {len(spec.seeds)} seeds, batch "
+             f"{spec.batch}; tau-b and r against the final test PSNR-Y")
+    print(write_table(alignment_table(results, spec.rewards), store.folder, "summary", title))
+    per_policy = results.groupby(["cell", "policy"], sort=False).mean(numeric_only=True).drop(columns="seed")
+    print(write_table(per_policy.reset_index(), store.folder, "per_policy", "Mean test PSNR and returns per policy",
+                      floatfmt=".4f"))
+    plot_alignment(results, spec.rewards, store.folder / "return_vs_test.png")
+    print(f"results, tables and plots in {store.folder}/")
+
+
+def main(argv: list[str] | None = None) -> None:
+    grid_main(argv, __doc__, "reward_alignment", RewardAlignmentSpec, jobs, KEY_COLUMNS, job_label, report,
+              job_function=run_alignment_job)
+
+
+if __name__ == "__main__":
+    main()
