@@ -1,9 +1,9 @@
 """Everything that acts in SparkKD-v0, behind one interface: ``make_agent(name, env, **kwargs)``.
 
 Names: ``spark`` (built-in policy CNN + REINFORCE), ``pgpe`` (parameter-exploring policy gradients on a linear
-policy of the z-scored difficulty channels, antithetic pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3),
-``uniform``, ``random``, ``heuristic_laplacian``, ``heuristic_variance``, ``heuristic_error``, ``heuristic_gap``,
-``heuristic_combined``.
+policy of the z-scored difficulty channels, antithetic pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``,
+``td3`` (Stable-Baselines3), ``uniform``, ``random``, ``heuristic_laplacian``, ``heuristic_variance``,
+``heuristic_error``, ``heuristic_gap``, ``heuristic_combined``.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ class Agent:
 
     * ``learn(total_steps, callback=None)``: interact for ``total_steps`` env steps (vector steps count once per
       sub-env); returns self. The first reset uses the agent's ``seed``, so agents built with the same seed start
-      from the same QAT run; a later ``learn`` continues from there (``reset_env``). Fixed agents learn nothing but still act, so ``learn`` runs their QAT.
+      from the same QAT run; a later ``learn`` continues from there (``reset_env``). Fixed agents learn nothing but
+      still act, so ``learn`` runs their QAT.
     * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in [-1, 1].
     * ``save(path)`` / ``load(path)``: parameters, loaded safely (``weights_only=True``).
     """

@@ -17,7 +17,8 @@ the episode (the batched env's shared reward), so the agent learns whatever rewa
 
 A vector env (``SparkKDVectorEnv``) or a single env both work; ``learn`` counts env steps like the other agents
 (every crop of a batch) and runs whole pairs of episodes only: what is left of ``total_steps`` after the last whole
-pair (``2 * episode_steps * num_envs`` env steps) carries over to the next ``learn`` call. A pair whose run diverged counts with the divergence penalty in its return.
+pair (``2 * episode_steps * num_envs`` env steps) carries over to the next ``learn`` call. A pair whose run diverged
+counts with the divergence penalty in its return.
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ SEED_RANGE = 2 ** 31 - 1
 
 @dataclass
 class PGPEConfig:
-    sigma: float = 0.25            # std of the parameter perturbations (weights of the z-scored channels)
-    lr: float = 0.25               # step of the mean, in units of sigma per update
+    sigma: float = 0.3             # std of the parameter perturbations (weights of the z-scored channels)
+    lr: float = 1.0                # step of the mean, in units of sigma per update
     pairs_per_update: int = 2      # antithetic pairs (2 episodes each, same QAT seed) per update
     rms_momentum: float = 0.9      # EMA momentum of the half-difference scale s
     init: list[float] = field(default_factory=lambda: [0.0] * len(CHANNELS))  # initial weights (0 = uniform KD)

@@ -166,7 +166,8 @@ def resolve_reward(name: str):
 def run_job(job: dict) -> dict[str, list[dict]]:
     """Grid job -> result tables (see experiments.grid). ``job["kind"]`` is ``teacher`` (the FP teacher), ``ptq``
     (the run's start state), ``qat`` (a measured QAT run) or ``curve`` (``learning_curve`` at ``job["budgets"]``,
-    one row per budget, its ``train_steps``); ``job["key"]`` holds the key columns copied into every row; the other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
+    one row per budget, its ``train_steps``); ``job["key"]`` holds the key columns copied into every row; the
+    other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
     key = job["key"]
     env = dict(job.get("env", {}))
     if isinstance(env.get("reward"), str):

@@ -208,6 +208,19 @@ def per_cell_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def learning_curve_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
+    """Per cell, learning agent and training budget: runs, mean test PSNR, paired difference to uniform KD and the
+    h-score, each mean with its 95 % bootstrap CI over seeds."""
+    rows = []
+    learning = runs[runs[column].isin(LEARNING_AGENTS)]
+    for (cell, name, steps), group in learning.groupby(["cell", column, "train_steps"], sort=False):
+        rows.append({"cell": cell, column: name, "train env steps": int(steps), "runs": len(group),
+                     "test PSNR mean": group.psnr.mean(),
+                     "vs uniform dB [95% CI]": format_ci(*bootstrap_ci(group.vs_uniform.dropna())),
+                     "h-score [95% CI]": format_ci(*bootstrap_ci(group.h_score.dropna()), digits=2)})
+    return pd.DataFrame(rows)
+
+
 def plot_learning_curves(runs: pd.DataFrame, path: Path, column: str = "agent") -> None:
     """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
     training env steps, mean and 95 % bootstrap CI over seeds; random maps as a dashed line."""
@@ -242,6 +255,8 @@ def report_scores(store: ResultsStore, column: str, title: str) -> None:
     print(write_table(per_cell_table(runs, column), store.folder, "per_cell",
                       "Per cell: test PSNR-Y (dB) and paired differences (same seeds)"))
     if "train_steps" in all_runs and all_runs[column].isin(LEARNING_AGENTS).any():
+        print(write_table(learning_curve_table(all_runs, column), store.folder, "learning_curves",
+                          "Learning curves: measured runs after each training budget (same seeds)"))
         plot_learning_curves(all_runs, store.folder / "learning_curves.png", column)
     plot_aggregates(runs, store.folder / "aggregates.png", column)
     plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by=column,

@@ -1,4 +1,5 @@
 """The RL-algorithm benchmark and the reward-shaping study on tiny grids, and their statistics."""
+import re
 import sys
 
 import numpy as np
@@ -42,6 +43,10 @@ def test_rl_benchmark_end_to_end(tmp_path):
     assert {"score IQM [95% CI]", "score median [95% CI]", "score mean [95% CI]"} <= set(summary.columns)
     for plot in ("aggregates.png", "learning_curves.png"):
         assert (tmp_path / "run" / plot).stat().st_size > 5_000
+    curves = pd.read_csv(tmp_path / "run" / "learning_curves.csv")
+    assert list(curves[curves.agent == "pgpe"]["train env steps"]) == [0, 16, 32]
+    untrained = curves[(curves.agent == "pgpe") & (curves["train env steps"] == 0)]["h-score [95% CI]"].iloc[0]
+    assert re.fullmatch(r"-?0\.00 \[-?0\.00, -?0\.00\]", untrained), untrained  # uniform KD: h-score 0
     per_cell = pd.read_csv(tmp_path / "run" / "per_cell.csv").set_index("agent")
     assert per_cell.loc["uniform", "test PSNR mean"] == pytest.approx(uniform.mean())
     assert per_cell.loc["heuristic_combined", "h-score mean"] == pytest.approx(1.0)
