@@ -195,15 +195,17 @@ def plot_aggregates(runs: pd.DataFrame, path: Path, column: str = "agent") -> No
 
 def per_cell_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
     """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD and to random maps with
-    bootstrap CIs, mean h-score."""
+    bootstrap CIs, mean h-score (each reference column only when its runs are in the table)."""
+    references = [r for r in ("uniform", "random") if r in set(runs[column])]
     rows = []
     for (cell, name), group in runs.groupby(["cell", column], sort=False):
         row = {"cell": cell, column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
-        for reference in ("uniform", "random"):
+        for reference in references:
             diffs = group[f"vs_{reference}"].dropna()
             row[f"vs {reference} dB [95% CI]"] = (format_ci(*bootstrap_ci(diffs), digits=3)
                                                    if name != reference and len(diffs) else "-")
-        row["h-score mean"] = group.h_score.mean()
+        if HEURISTIC in set(runs[column]):
+            row["h-score mean"] = group.h_score.mean()
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,7 +1,6 @@
 """The reward-alignment study on the tiny preset: every reward's return from one run per policy and seed."""
 import pandas as pd
 import pytest
-import yaml
 
 from experiments import reward_alignment
 from experiments.qat_runs import RunSpec, qat_run
@@ -12,10 +11,8 @@ CELL = {"task": "sr_x2", "arch": "fsrcnn"}
 
 
 def test_alignment_end_to_end_records_every_reward_without_changing_the_run(tmp_path):
-    config = tmp_path / "cfg.yaml"
-    config.write_text(yaml.safe_dump({"policies": POLICIES, "cells": [CELL], "seeds": [0, 1], "batch": 2,
-                                      "env_preset": "tiny", "env": {"episode_steps": 4}}))
-    reward_alignment.main(["--config", str(config), "--out", str(tmp_path / "run"), "--workers", "1"])
+    reward_alignment.main(["--preset", "tiny", "--set", f"policies=[{', '.join(POLICIES)}]",
+                           "--out", str(tmp_path / "run"), "--workers", "1"])
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert len(results) == 8 and set(results.policy) == set(POLICIES)
     assert {f"return {name}" for name in REWARDS} <= set(results.columns)
