@@ -157,6 +157,9 @@ def val_psnr_gain(ctx: RewardContext) -> float:
     every = ctx.session.config.val_reward_every
     if not (ctx.last or (every and (ctx.step_index + 1) % every == 0)):
         return 0.0
+    if not ctx.session.val_history:
+        raise RuntimeError("val_psnr_gain needs the validation PSNR at reset; a reward that calls it must declare "
+                           "needs_val_start = True")
     before = ctx.session.val_history[-1][1]
     return ctx.session.val_psnr() - before
 

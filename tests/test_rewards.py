@@ -97,3 +97,8 @@ def test_val_psnr_gain_reads_the_validation_split_only():
     assert names and all(name.endswith("[val]") for name in names)
     with pytest.raises(Exception, match="val_reward_every=-1 is invalid"):
         gym.make("SparkKD-v0", preset="tiny", val_reward_every=-1)
+    from spark_env.rewards import val_psnr_gain
+    wrapped = gym.make("SparkKD-v0", preset="tiny", episode_steps=1, reward=lambda ctx: val_psnr_gain(ctx)).unwrapped
+    wrapped.reset(seed=0)
+    with pytest.raises(RuntimeError, match="needs_val_start"):
+        wrapped.step(np.zeros((8, 8), np.float32))
