@@ -6,13 +6,17 @@ soon as it returns, so a crash loses at most the runs in flight and a rerun resu
 
 A job function takes the job dict and returns ``{table name: [row dicts]}``; the table ``results`` holds the rows
 the resume check reads (each must carry the key columns), other tables (per-step curves, examples) are appended
-alongside as ``<name>.csv``. Arrays (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
+alongside as ``<name>.csv``. Rows cut by a kill mid-write are dropped on the next read (``ResultsStore.repair``), and
+whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
 """
 from __future__ import annotations
 
+import csv
+import io
 import multiprocessing
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -41,8 +45,10 @@ class ResultsStore:
 
     def table(self, name: str = "results") -> pd.DataFrame:
         """A CSV table; ``results`` rows sorted in grid order (a worker pool finishes runs in any order, and
-        bootstrap resamples must not depend on it), rows of other grids last."""
+        bootstrap resamples must not depend on it), rows of other grids last. Rows cut by a crash mid-write are
+        dropped first (``repair``)."""
         path = self.folder / f"{name}.csv"
+        self.repair(path)
         frame = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
         if name != "results" or frame.empty or not self.job_order:
             return frame
@@ -67,13 +73,50 @@ class ResultsStore:
                                     **{k: np.asarray(v) for k, v in row.items() if k != "id"})
             return
         path = self.folder / f"{name}.csv"
+        self.repair(path)
         new = pd.DataFrame(rows)
         if not path.is_file() or not path.stat().st_size:
-            new.to_csv(path, index=False)
+            _write_atomically(new, path)
         elif list(new.columns) == list(pd.read_csv(path, nrows=0).columns):
             new.to_csv(path, mode="a", header=False, index=False)
         else:
-            pd.concat([pd.read_csv(path), new], ignore_index=True).to_csv(path, index=False)
+            _write_atomically(pd.concat([pd.read_csv(path), new], ignore_index=True), path)
+
+    @staticmethod
+    def repair(path: Path) -> None:
+        """Drop the rows of a CSV that a crash cut mid-write (a last line without its newline, or a record with
+        another number of fields than the header), with a warning naming each; their runs are then redone."""
+        if not path.is_file() or not path.stat().st_size:
+            return
+        text = path.read_text()
+        complete, _, cut = text.rpartition("\n") if not text.endswith("\n") else (text, "", "")
+        records = list(csv.reader(io.StringIO(complete)))
+        if not records:  # even the header was cut: nothing in the file is a finished run
+            warnings.warn(f"{path}: dropping a file cut before its header ended: {cut[:200]!r}", stacklevel=3)
+            path.unlink()
+            return
+        header, *body = records
+        dropped = [",".join(r) for r in body if len(r) != len(header)] + ([cut] if cut else [])
+        if not dropped:
+            return
+        for row in dropped:
+            warnings.warn(f"{path}: dropping a row cut by an interrupted write (its run will be redone): "
+                          f"{row[:200]!r}", stacklevel=3)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([header, *(r for r in body if len(r) == len(header))])
+        _replace_text(path, buffer.getvalue())
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (atomic on POSIX): a kill
+    leaves the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    _replace_text(path, frame.to_csv(index=False))
 
 
 class LocalBackend:
