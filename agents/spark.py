@@ -64,15 +64,22 @@ class SparkPolicy(nn.Module):
         return torch.distributions.Normal(mean, std)
 
 
+def seeded_policy(config: SparkAgentConfig) -> SparkPolicy:
+    """A freshly initialised policy, its initial weights drawn from ``config.seed`` alone (torch's global generator
+    is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return SparkPolicy(config.hidden, config.init_log_std)
+
+
 class SparkAgent(Agent):
     name = "spark"
 
     def __init__(self, env, config: SparkAgentConfig | None = None, **overrides) -> None:
         self.config = config or SparkAgentConfig(**overrides)
         super().__init__(env, self.config.seed)
-        torch.manual_seed(self.config.seed)
         self.rng = np.random.default_rng(self.config.seed)
-        self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
+        self.policy = seeded_policy(self.config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
         self.baseline: float | None = None
         self.history: list[dict] = []  # one row per env step: reward, probe_psnr when the env reports it
@@ -165,7 +172,7 @@ class SparkAgent(Agent):
     def load(self, path: str | Path) -> "SparkAgent":
         payload = torch.load(path, map_location="cpu", weights_only=True)
         self.config = SparkAgentConfig(**payload["config"])
-        self.policy = SparkPolicy(self.config.hidden, self.config.init_log_std)
+        self.policy = seeded_policy(self.config)
         self.policy.load_state_dict(payload["policy"])
         self.imitated = None  # a loaded policy is trained: no warm start
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)

@@ -164,11 +164,14 @@ class QATSession:
 
     # ---- one QAT run -------------------------------------------------------------------------------------------
     def start(self, seed: int) -> None:
-        """Fresh run: quantize the FP student, calibrate on seeded training crops, new optimizer, seeded crops."""
+        """Fresh run: quantize the FP student, calibrate on seeded training crops, new optimizer, seeded crops.
+        Every random draw comes from generators seeded here (the caller's global torch / numpy state is untouched)."""
         self.rng = np.random.default_rng(seed)
-        torch.manual_seed(seed)
         calibration = self.sample(CALIBRATION_CROPS).lq
-        self.student = make_student(self.fp_student, self.quant, [calibration], seed=seed).to(self.device).train()
+        with torch.random.fork_rng(devices=[]):  # anything in quantization that draws from torch's global generator
+            torch.manual_seed(seed)
+            self.student = make_student(self.fp_student, self.quant, [calibration], seed=seed)
+        self.student = self.student.to(self.device).train()
         self.optimizer = qat_optimizer(self.student, self.config.lr, self.config.quant_lr)
         self.steps_done = 0
         self.val_history = []

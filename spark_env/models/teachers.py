@@ -58,7 +58,8 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"weight file '{path}' is not a spark_env weight file of format version {FORMAT_VERSION}")
-    model = build_model(payload["arch"], payload["scale"], **payload["config"])
+    with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the caller's generator alone
+        model = build_model(payload["arch"], payload["scale"], **payload["config"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as error:
