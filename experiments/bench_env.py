@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="env config override, e.g. --override reward=val_psnr_gain (repeatable)")
     args = parser.parse_args(argv)
-    overrides = parse_overrides(args.override)
+    overrides = parse_overrides(args.override, "--override")
     long_episode = {"episode_steps": 10 ** 6, "torch_threads": args.threads, **overrides}
     rows, phases = [], []
     for batch in args.batches:

@@ -36,13 +36,20 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join([header, rule, *rows])
 
 
-def parse_overrides(items: list[str]) -> dict:
+def parse_overrides(items: list[str], flag: str = "--set") -> dict:
     """``["w_bits=2", "reward=crop_psnr_gain"]`` -> ``{"w_bits": 2, "reward": "crop_psnr_gain"}`` (values read as
-    YAML scalars: numbers, booleans, null); the env's config validation reports bad keys and values."""
+    YAML scalars: numbers, booleans, null, lists; ``1e-3`` is read as the number 0.001, which YAML 1.1 would leave
+    a string); the caller's validation reports bad keys and values. ``flag`` names the option in errors."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--override must look like KEY=VALUE, got '{item}'")
-        overrides[key] = yaml.safe_load(value)
+            raise SystemExit(f"{flag} must look like KEY=VALUE, got '{item}'")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):
+            try:
+                parsed = float(parsed) if any(c in parsed for c in ".eE") else int(parsed)
+            except ValueError:
+                pass
+        overrides[key] = parsed
     return overrides

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from experiments.common import parse_overrides
 from spark_env.data import embedded_images, fresh_training_batch, get_task, load_pairs
 from spark_env.evaluation import evaluate
 from spark_env.models import build_model, save_weights
@@ -45,22 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_options(items: list[str]) -> dict[str, float]:
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--option must look like KEY=VALUE, got '{item}'")
-        options[key] = float(value) if "." in value else int(value)
-    return options
-
-
 def train(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = get_task(args.task)
     torch.manual_seed(args.seed)
-    model = build_model(args.arch, task.scale, **parse_options(args.option))
+    model = build_model(args.arch, task.scale, **parse_overrides(args.option, "--option"))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.iters, eta_min=args.lr * 0.01)
     run_dir = args.run_dir or Path("runs/teachers") / f"{args.arch}_{args.task}"
