@@ -28,6 +28,7 @@ import pandas as pd
 from experiments.cli import grid_main
 from experiments.common import write_table
 from experiments.grid import ResultsStore
+from experiments.spec import check_batch
 from experiments.plots import plot_curves, plot_psnr_vs_bits, plot_weight_maps
 from experiments.stats import bootstrap_ci, format_ci, paired_difference_ci
 from spark_env.errors import ConfigError
@@ -99,8 +100,7 @@ class BenchmarkSpec:
             raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
-        if self.batch < 1:
-            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+        check_batch(self.batch)
 
 
 def jobs(spec: BenchmarkSpec) -> list[dict]:

@@ -36,6 +36,7 @@ class ResultsStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.key_columns = tuple(key_columns)
         self.job_order: list[tuple[str, ...]] = []  # set by run_grid: results come back in grid order
+        self._checked: set[Path] = set()  # CSVs already repaired: only a crash before this store can cut a row
 
     def key(self, row: dict) -> tuple[str, ...]:
         missing = [k for k in self.key_columns if k not in row]
@@ -48,7 +49,7 @@ class ResultsStore:
         bootstrap resamples must not depend on it), rows of other grids last. Rows cut by a crash mid-write are
         dropped first (``repair``)."""
         path = self.folder / f"{name}.csv"
-        self.repair(path)
+        self._repair_once(path)
         frame = pd.read_csv(path) if path.is_file() and path.stat().st_size else pd.DataFrame()
         if name != "results" or frame.empty or not self.job_order:
             return frame
@@ -73,7 +74,7 @@ class ResultsStore:
                                     **{k: np.asarray(v) for k, v in row.items() if k != "id"})
             return
         path = self.folder / f"{name}.csv"
-        self.repair(path)
+        self._repair_once(path)
         new = pd.DataFrame(rows)
         if not path.is_file() or not path.stat().st_size:
             _write_atomically(new, path)
@@ -81,6 +82,11 @@ class ResultsStore:
             new.to_csv(path, mode="a", header=False, index=False)
         else:
             _write_atomically(pd.concat([pd.read_csv(path), new], ignore_index=True), path)
+
+    def _repair_once(self, path: Path) -> None:
+        if path not in self._checked:
+            self.repair(path)
+            self._checked.add(path)
 
     @staticmethod
     def repair(path: Path) -> None:

@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 from experiments.cli import grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
+from experiments.spec import check_batch  # noqa: E402
 from experiments.qat_runs import RunSpec, qat_run, resolve_reward  # noqa: E402
 from experiments.rl_benchmark import cell_name  # noqa: E402
 from experiments.stats import format_ci, kendall_tau, paired_difference_ci  # noqa: E402
@@ -79,8 +80,7 @@ class RewardAlignmentSpec:
             elif reward not in REWARDS:
                 raise ConfigError(f"unknown reward '{reward}'; allowed: {', '.join(REWARDS)} or "
                                   "'package.module:function'")
-        if self.batch < 1:
-            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+        check_batch(self.batch)
 
 
 class RecordingReward:

@@ -18,6 +18,7 @@ from typing import Any
 from agents import AGENT_NAMES
 from experiments.cli import grid_main
 from experiments.grid import ResultsStore
+from experiments.spec import check_batch
 from experiments.qat_runs import resolve_reward
 from experiments.rl_benchmark import cell_name, reference_jobs, report_scores
 from spark_env.errors import ConfigError
@@ -40,8 +41,7 @@ class RewardShapingSpec:
     batch: int = 8  # training crops per QAT step
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+        check_batch(self.batch)
         if self.agent not in AGENT_NAMES:
             raise ConfigError(f"unknown agent '{self.agent}'; allowed: {', '.join(AGENT_NAMES)}")
         for reward in self.rewards:

@@ -39,6 +39,7 @@ from agents import AGENT_NAMES  # noqa: E402
 from experiments.cli import grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
+from experiments.spec import check_batch  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
 from experiments.stats import (bootstrap_ci, format_ci, iqm, paired_difference_ci, performance_profile,  # noqa: E402
                                stratified_bootstrap_ci)
@@ -77,8 +78,7 @@ class RLBenchmarkSpec:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 0")
         if not self.checkpoints or any(not 0 <= f <= 1 for f in self.checkpoints) or max(self.checkpoints) != 1:
             raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
-        if self.batch < 1:
-            raise ConfigError(f"batch={self.batch} is invalid; allowed: >= 1")
+        check_batch(self.batch)
 
     @property
     def budgets(self) -> list[int]:

@@ -85,3 +85,9 @@ def check_paths(spec: Any) -> None:
     if missing:
         raise ConfigError(f"missing path(s): {', '.join(missing)}; point them at your data (see the preset's "
                           "YAML comments) or override them with --set")
+
+
+def check_batch(batch: int) -> None:
+    """Crops per QAT step of an experiment: ConfigError unless >= 1."""
+    if batch < 1:
+        raise ConfigError(f"batch={batch} is invalid; allowed: >= 1")

@@ -75,6 +75,7 @@ def test_a_row_cut_by_a_kill_is_dropped_with_a_warning_and_redone(tmp_path):
     path = tmp_path / "run" / "results.csv"
     text = path.read_text()
     path.write_text(text[:-6])  # killed while writing the last row: its tail and newline are missing
+    store = ResultsStore(tmp_path / "run", ["name", "seed"])  # the rerun after the crash
     with pytest.warns(UserWarning, match=r"dropping a row cut by an interrupted write .*'job2,2"):
         assert store.finished() == {("job0", "0"), ("job1", "1")}
     assert run_grid(_jobs(4), _value_job, store, LocalBackend()) == 2  # job2 redone, job3 new
@@ -86,6 +87,7 @@ def test_a_record_with_missing_fields_is_dropped(tmp_path):
     run_grid(_jobs(2), _value_job, store, LocalBackend())
     path = tmp_path / "run" / "results.csv"
     path.write_text(path.read_text() + "job2,2\n")
+    store = ResultsStore(tmp_path / "run", ["name", "seed"])  # the rerun after the crash
     with pytest.warns(UserWarning, match="'job2,2'"):
         assert ("job2", "2") not in store.finished()
     run_grid(_jobs(4), _value_job, store, LocalBackend())
