@@ -5,29 +5,7 @@ import torch
 
 import spark_env  # noqa: F401
 from agents import AGENT_NAMES, make_agent
-from spark_env.kd import action_to_weights
-
-
-class TargetCellsEnv(gym.Env):
-    """Stand-in with SparkKD's spaces where the right map is known: the reward is the mean softmax weight on the
-    cells whose channel 3 is above 0.5 minus the mean weight elsewhere. Uniform and random maps score about 0."""
-
-    observation_space = gym.spaces.Box(0, 1, (4, 8, 8), np.float32)
-    action_space = gym.spaces.Box(-1, 1, (8, 8), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        self.obs = self.np_random.random((4, 8, 8)).astype(np.float32)
-        return self.obs, {}
-
-    def step(self, action):
-        weights = action_to_weights(torch.as_tensor(action).view(1, 8, 8))[0].numpy()
-        target = self.obs[3] > 0.5
-        reward = float(weights[target].mean() - weights[~target].mean())
-        self.t += 1
-        self.obs = self.np_random.random((4, 8, 8)).astype(np.float32)
-        return self.obs, reward, self.t >= 16, False, {}
+from spark_env.testing import TargetCellsEnv
 
 
 def mean_reward(agent, env, episodes=10, deterministic=True):
