@@ -41,7 +41,7 @@ from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.spec import check_batch  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
-from experiments.stats import (bootstrap_ci, format_ci, iqm, paired_difference_ci, performance_profile,  # noqa: E402
+from experiments.stats import (bootstrap_ci, format_ci, iqm, performance_profile,  # noqa: E402
                                stratified_bootstrap_ci)
 from spark_env.errors import ConfigError  # noqa: E402
 

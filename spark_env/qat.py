@@ -29,7 +29,7 @@ from spark_env.data.io import to_tensor
 from spark_env.data.pairs import check_crop_fits, random_crop
 from spark_env.difficulty import StaticDifficulty, error_grid
 from spark_env.errors import ConfigError, DatasetError
-from spark_env.evaluation import measure_border
+from spark_env.evaluation import evaluate, measure_border
 from spark_env.kd import feature_kd_loss, spatial_kd_loss
 from spark_env.metrics import psnr, ssim
 from spark_env.models import load_teacher
@@ -257,20 +257,14 @@ class QATSession:
         out = self.probe_outputs()
         return self._psnr(out, self.probe_hr) if torch.isfinite(out).all() else -math.inf
 
-    @torch.no_grad()
     def val_psnr(self) -> float:
         """Mean PSNR-Y (dB) of the student over the whole validation images (the metric of the test tables, on the
         validation split: ``val_folder`` or the embedded one; never the test images). Appended to
         ``val_history``; ``-inf`` when an output is not finite."""
         if self._val_pairs is None:
             self._val_pairs = load_pairs(self.task, "val", self.config.val_folder)
-        self.student.eval()
-        values = []
-        for pair in self._val_pairs:
-            out = self.student(to_tensor(pair.lq).to(self.device)).cpu()
-            values.append(self._psnr(out, to_tensor(pair.hr)) if torch.isfinite(out).all() else -math.inf)
-        self.student.train()
-        value = float(np.mean(values))
+        value = evaluate(self.student, self._val_pairs, self.task, self.device, with_ssim=False)["psnr"]
+        value = value if math.isfinite(value) else -math.inf
         self.val_history.append((self.steps_done, value))
         return value
 

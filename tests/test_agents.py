@@ -1,7 +1,6 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 
 import spark_env  # noqa: F401
 from agents import AGENT_NAMES, make_agent
