@@ -73,7 +73,10 @@ class SparkKDEnv(gym.Env):
     ## Info
     ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``,
     ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``; ``weight_map`` (8, 8);
-    ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. Nothing wall-clock: per-phase timings are in
+    ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
+    (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
+    step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal, about
+    three QAT steps of extra cost, off by default). Nothing wall-clock: per-phase timings are in
     ``env.unwrapped.timings``.
 
     ## Arguments
@@ -96,7 +99,7 @@ class SparkKDEnv(gym.Env):
 
     @property
     def timings(self) -> dict[str, float]:
-        """Accumulated wall-clock seconds per phase of ``step``/``reset`` ('qat', 'reward', 'observe')."""
+        """Accumulated wall-clock seconds per phase of ``step``/``reset`` ('qat', 'reward', 'observe', 'lookahead')."""
         return self.episode.timings
 
     @property

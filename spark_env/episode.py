@@ -40,7 +40,7 @@ def check_actions(actions, num_crops: int) -> np.ndarray:
 class Episode:
     """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
 
-    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe'); it is kept out of ``info``
+    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead'); it is kept out of ``info``
     so that info stays deterministic.
     """
 
@@ -58,6 +58,7 @@ class Episode:
         self.probe_psnr = math.nan
         self.start_psnr = math.nan
         self.last_weights = torch.ones(num_crops, GRID, GRID)
+        self._scores: torch.Tensor | None = None
 
     def __getstate__(self) -> dict:
         # The forward pass's autograd graph does not survive pickling; step() recomputes it (same values on CPU).
@@ -68,8 +69,21 @@ class Episode:
         self.crops = self.session.sample(self.num_crops)
         self.student_out = self.session.forward(self.crops)
         self.raw_grid = self.session.observe(self.crops, self.student_out)
+        self._scores = None
         self.timings["observe"] += time.perf_counter() - began
         return normalise(self.raw_grid).numpy().astype(np.float32)
+
+    def lookahead_scores(self) -> torch.Tensor:
+        """(B, 8, 8) lookahead scores (spark_env.lookahead) of the observed crops in the current state: dB of probe
+        PSNR per unit of a cell's KD weight, first order, for the coming step. Computed on first request per
+        observation (timed as 'lookahead'); the run itself is unchanged."""
+        if self.crops is None:
+            raise RuntimeError("lookahead_scores() needs an observation; call reset() first")
+        if self._scores is None:
+            began = time.perf_counter()
+            self._scores = self.session.lookahead_scores(self.crops)
+            self.timings["lookahead"] += time.perf_counter() - began
+        return self._scores
 
     def reset(self, seed: int) -> tuple[np.ndarray, dict]:
         """Start a fresh QAT run; returns (observation (B, 4, 8, 8), info)."""
@@ -116,6 +130,7 @@ class Episode:
         self.timings["reward"] += time.perf_counter() - began
         if error is not None:
             reward, over = self.config.divergence_penalty, True
+            self._scores = torch.full((self.num_crops, GRID, GRID), math.nan)  # no scores for a diverged student
         self.active = not over
         obs = self._observe() if error is None else normalise(self.raw_grid).numpy().astype(np.float32)
         info = self._info(losses)
@@ -125,7 +140,12 @@ class Episode:
 
     def _info(self, losses: dict[str, float]) -> dict:
         weights = self.last_weights.numpy()
-        return {
+        if self.config.lookahead_info:
+            scores = self.lookahead_scores().numpy()
+            extra = {"lookahead_scores": scores[0] if self.num_crops == 1 else scores}
+        else:
+            extra = {}
+        return {**extra,
             "probe_psnr": self.probe_psnr,
             "teacher_psnr": self.session.teacher_probe_psnr,
             "gap_to_teacher": self.session.teacher_probe_psnr - self.probe_psnr,

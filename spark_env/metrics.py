@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-_BT601 = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64)
+BT601 = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64)
 
 
 def _as_batch(image: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ def _prepare(output, target, border: int, y_channel: bool, quantize: bool) -> tu
     if quantize:
         out = torch.round(out.clamp(0, 1) * 255.0) / 255.0
     if y_channel:
-        weights = _BT601.view(1, 3, 1, 1)
+        weights = BT601.view(1, 3, 1, 1)
         out = 16.0 + (out * weights).sum(1, keepdim=True)
         ref = 16.0 + (ref * weights).sum(1, keepdim=True)
     else:

@@ -31,6 +31,7 @@ from spark_env.difficulty import StaticDifficulty, error_grid
 from spark_env.errors import ConfigError, DatasetError
 from spark_env.evaluation import evaluate, measure_border
 from spark_env.kd import feature_kd_loss, spatial_kd_loss
+from spark_env.lookahead import lookahead_scores
 from spark_env.metrics import psnr, ssim
 from spark_env.models import load_teacher
 from spark_env.models.teachers import load_weights
@@ -245,6 +246,15 @@ class QATSession:
             self.steps_done += 1
         return {**figures, "finite": True}
 
+    def lookahead_scores(self, crops: CropBatch) -> torch.Tensor:
+        """(N, 8, 8) first-order probe-PSNR change (dB per unit weight) of one QAT step when a cell's KD weight rises
+        from the uniform map (spark_env.lookahead). Leaves the run's state, and a pending ``forward``, untouched."""
+        pending = self._last_features
+        try:
+            return lookahead_scores(self, crops)
+        finally:
+            self._last_features = pending
+
     @torch.no_grad()
     def probe_outputs(self) -> torch.Tensor:
         self.student.eval()
@@ -284,6 +294,8 @@ class QATSession:
                 self.steps_done)
 
     def restore(self, state: tuple[dict, dict, int]) -> None:
+        """Return to a ``snapshot``; the snapshot stays intact, so it can be restored again (the optimizer would
+        otherwise keep the snapshot's state tensors and update them in place)."""
         self.student.load_state_dict(state[0])
-        self.optimizer.load_state_dict(state[1])
+        self.optimizer.load_state_dict(copy.deepcopy(state[1]))
         self.steps_done = state[2]

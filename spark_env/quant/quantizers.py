@@ -13,10 +13,18 @@ Weights and LSQ use PyTorch's learnable fake-quantize operators (``torch._fake_q
 tensor}_affine``: LSQ gradients for the step and the straight-through estimator with a clipping mask for the input).
 PAMS is written with plain torch ops: a clamp whose gradient reaches ``alpha`` from clipped values (PACT-style, as
 in the PAMS paper) and a rounding whose gradient is passed straight through.
+
+PyTorch's learnable fake-quantize operators have no second derivative. Inside ``twice_differentiable()`` the weight
+and LSQ quantizers use ``lsq_fake_quantize`` instead: the same forward values and the same LSQ / straight-through
+gradients written with plain torch ops, so a gradient can be differentiated again (spark_env.lookahead needs it).
+Training keeps the fused operators.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -37,6 +45,38 @@ def check_bits(bits: int, what: str = "bits") -> int:
 def signed_grid(bits: int, narrow: bool) -> tuple[int, int]:
     qmax = 2 ** (bits - 1) - 1
     return (-qmax if narrow else -qmax - 1), qmax
+
+
+_twice_differentiable = contextvars.ContextVar("twice_differentiable", default=False)
+
+
+@contextlib.contextmanager
+def twice_differentiable() -> Iterator[None]:
+    """Within this block the weight and LSQ quantizers run ``lsq_fake_quantize`` (plain torch ops, differentiable
+    twice) instead of PyTorch's fused learnable fake-quantize operators."""
+    token = _twice_differentiable.set(True)
+    try:
+        yield
+    finally:
+        _twice_differentiable.reset(token)
+
+
+def lsq_fake_quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, grad_factor: float,
+                      axis: int | None = None) -> torch.Tensor:
+    """``clamp(round(x / scale), qmin, qmax) * scale`` with the gradients of PyTorch's learnable fake-quantize
+    operators (zero point 0): ``dx`` passes straight through where the rounded value is inside the grid and is 0
+    outside; ``dscale`` is ``round(x/s) - x/s`` inside and ``qmin`` / ``qmax`` outside, times ``grad_factor``.
+    ``scale`` is per tensor (one element) or per channel along ``axis``. Differentiable twice."""
+    if axis is not None:
+        shape = [1] * x.dim()
+        shape[axis] = -1
+        scale = scale.view(shape)
+    scale = scale * grad_factor + (scale - scale * grad_factor).detach()  # value scale, gradient times grad_factor
+    scaled = x * (1.0 / scale)
+    rounded = torch.round(scaled.detach())
+    inside = ((rounded >= qmin) & (rounded <= qmax)).to(x.dtype)
+    level = rounded.clamp(qmin, qmax)
+    return scale * (level + inside * (scaled - scaled.detach()))
 
 
 class WeightQuantizer(nn.Module):
@@ -84,6 +124,9 @@ class WeightQuantizer(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         scale = self.scale.abs() + _EPS
         grad_factor = 1.0 / math.sqrt(self._channels_last(weight).shape[1] * self.qmax)
+        if _twice_differentiable.get():
+            return lsq_fake_quantize(weight, scale, self.qmin, self.qmax, grad_factor,
+                                     self.axis if self.per_channel else None)
         if self.per_channel:
             return torch._fake_quantize_learnable_per_channel_affine(
                 weight, scale, self.zero_point, self.axis, self.qmin, self.qmax, grad_factor)
@@ -138,6 +181,8 @@ class LSQQuantizer(ActivationQuantizer):
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         qmin, qmax = self.grid()
         grad_factor = 1.0 / math.sqrt(x[0].numel() * qmax)
+        if _twice_differentiable.get():
+            return lsq_fake_quantize(x, self.step.abs() + _EPS, qmin, qmax, grad_factor)
         return torch._fake_quantize_learnable_per_tensor_affine(
             x, self.step.abs() + _EPS, self.zero_point, qmin, qmax, grad_factor)
 
