@@ -7,7 +7,9 @@ In one process, per batch size B (the experiments' setting is B = 8 crops per QA
 batched env step (``SparkKD-v0`` vector entry point) with the configured reward: the same work plus the difficulty
 grids, the probe evaluation and the reward. Medians over ``--steps`` steps after a warm-up; the env is measured
 before and after the raw steps and the smaller median kept (guards against drift). ``env / raw`` is the cost
-ratio; the per-phase means of the env's steps ('observe', 'qat', 'reward') follow the table.
+ratio. (3) The env step driven by the lookahead map (``kd_lookahead``): the scores of the observed crops
+(spark_env.lookahead) then the step; ``lookahead / env`` is its cost against the uniform env step. The per-phase
+means of the env's steps ('observe', 'qat', 'reward', 'lookahead') follow the table.
 """
 from __future__ import annotations
 
@@ -63,8 +65,15 @@ def main(argv: list[str] | None = None) -> None:
         raw_ms = median_ms(raw_qat_step, args.steps)
         episode.student_out = None  # the raw steps changed the weights under the env's pending forward pass
         env_ms = min(env_ms, median_ms(lambda: envs.step(actions), args.steps))
+
+        def lookahead_step() -> None:
+            episode.lookahead_scores()
+            envs.step(actions)
+
+        lookahead_ms = median_ms(lookahead_step, args.steps)
         rows.append({"batch": batch, "raw QAT step ms": raw_ms, "env step ms": env_ms, "env / raw": env_ms / raw_ms,
-                     "env ms per crop": env_ms / batch})
+                     "env ms per crop": env_ms / batch, "lookahead step ms": lookahead_ms,
+                     "lookahead / env": lookahead_ms / env_ms})
         steps = max(episode.step_index, 1)
         phases.append(f"B={batch}: " + ", ".join(f"{k} {1000 * v / steps:.1f}" for k, v in episode.timings.items()))
     print(f"preset {args.preset} {overrides or ''}, {args.threads} torch threads, medians of {args.steps} steps\n")

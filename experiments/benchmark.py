@@ -6,7 +6,8 @@
 
 Methods (``METHODS``): the FP teacher; PTQ (the calibrated start state of every QAT run); QAT without KD; QAT +
 uniform output KD; QAT + attention-transfer KD (PAMS-style, on body features); QAT + FAKD (feature affinity, plus
-output KD as in the FAKD paper); QAT + heuristic spatial KD (the ``heuristic_combined`` map, no RL); SPARK (the
+output KD as in the FAKD paper); QAT + heuristic spatial KD (the ``heuristic_combined`` map, no RL); QAT + lookahead
+KD (the meta-gradient map of spark_env.lookahead, agents.lookahead: no policy, no RL); SPARK (the
 built-in policy trained online during the run, then discarded); SPARK with SB3 PPO / A2C in place of the built-in
 agent; SPARK with a heuristic warm start (the policy first imitates the heuristic map for 16 steps, then REINFORCE
 with exploration std 0.2). Every QAT method of a cell (student x task x bits) runs the same number of QAT steps
@@ -56,6 +57,8 @@ METHODS: dict[str, Method] = {
     # affinity L1 ~0.03..0.2 at the start: weight 0.5 keeps it on the order of the output KD term
     "kd_fakd": Method("QAT + FAKD", env={"feature_kd": "fakd", "lambda_feat": 0.5}),
     "kd_heuristic": Method("QAT + heuristic spatial KD", agent="heuristic_combined"),
+    # the meta-gradient map (Ren et al., 2018, per cell): no policy, about three QAT steps of extra cost per step
+    "kd_lookahead": Method("QAT + lookahead KD (meta-gradient)", agent="lookahead"),
     "spark": Method("SPARK (built-in agent)", agent="spark"),
     # the SPARK study's best variant: imitate the heuristic for 16 steps, then REINFORCE with less exploration
     "spark_warm": Method("SPARK (heuristic warm start)", agent="spark",
@@ -63,7 +66,7 @@ METHODS: dict[str, Method] = {
     "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
     "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
 }
-MAP_METHODS = ("kd_heuristic", "spark", "spark_warm", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
+MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
 
 
 @dataclass

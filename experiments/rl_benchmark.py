@@ -46,7 +46,7 @@ from experiments.stats import (bootstrap_ci, format_ci, iqm, performance_profile
 from spark_env.errors import ConfigError  # noqa: E402
 
 KEY_COLUMNS = ("cell", "agent", "seed")
-LEARNING_AGENTS = ("spark", "pgpe", "ppo", "a2c", "sac", "td3")
+LEARNING_AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3")
 HEURISTIC = "heuristic_combined"  # the h-score's 1
 AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
 
@@ -66,10 +66,11 @@ class RLBenchmarkSpec:
     env_preset: str = "quick"
     env: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agent_env: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
     test_folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = [a for a in self.agents if a not in AGENT_NAMES]
+        unknown = [a for a in [*self.agents, *self.agent_kwargs, *self.agent_env] if a not in AGENT_NAMES]
         if unknown:
             raise ConfigError(f"unknown agent(s) {unknown}; allowed: {', '.join(AGENT_NAMES)}")
         if "uniform" not in self.agents:
@@ -114,7 +115,8 @@ def jobs(spec: RLBenchmarkSpec) -> list[dict]:
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
                 grid.append({"key": key, **key, **base, "kind": "curve" if learns else "qat", "agent": agent,
-                             "env": env, "agent_kwargs": spec.agent_kwargs.get(agent, {}),
+                             "env": {**env, **spec.agent_env.get(agent, {})},
+                             "agent_kwargs": spec.agent_kwargs.get(agent, {}),
                              **({"budgets": spec.budgets} if learns else {})})
     return grid
 
