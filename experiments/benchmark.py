@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.cli import grid_main
+from experiments.cli import Experiment, grid_main
 from experiments.common import write_table
 from experiments.grid import ResultsStore
+from experiments.qat_runs import QATJob, RunSpec
 from experiments.spec import check_batch
 from experiments.plots import plot_curves, plot_psnr_vs_bits, plot_weight_maps
 from experiments.stats import bootstrap_ci, format_ci, paired_difference_ci
@@ -43,19 +44,20 @@ class Method:
     label: str
     kind: str = "qat"                                   # teacher | ptq | qat
     agent: str = "uniform"                              # who sets the weight map during the QAT run
-    env: dict[str, Any] = field(default_factory=dict)   # SparkConfig overrides that define the method
+    overrides: dict[str, Any] = field(default_factory=dict)  # SparkConfig overrides that define the method
     agent_kwargs: dict[str, Any] = field(default_factory=dict)  # make_agent keywords that define the method
 
 
 METHODS: dict[str, Method] = {
     "fp": Method("FP teacher", kind="teacher"),
     "ptq": Method("PTQ", kind="ptq"),
-    "qat": Method("QAT (no KD)", env={"lambda_kd": 0.0}),
+    "qat": Method("QAT (no KD)", overrides={"lambda_kd": 0.0}),
     "kd_uniform": Method("QAT + uniform KD"),
     # AT term ~1e-5..1e-4 at the start of a low-bit run: weight 1000 puts it on the order of the output KD term
-    "kd_at": Method("QAT + AT KD", env={"lambda_kd": 0.0, "feature_kd": "at", "lambda_feat": 1000.0}),
+    "kd_at": Method("QAT + AT KD", overrides={"lambda_kd": 0.0, "feature_kd": "at",
+                                                     "lambda_feat": 1000.0}),
     # affinity L1 ~0.03..0.2 at the start: weight 0.5 keeps it on the order of the output KD term
-    "kd_fakd": Method("QAT + FAKD", env={"feature_kd": "fakd", "lambda_feat": 0.5}),
+    "kd_fakd": Method("QAT + FAKD", overrides={"feature_kd": "fakd", "lambda_feat": 0.5}),
     "kd_heuristic": Method("QAT + heuristic spatial KD", agent="heuristic_combined"),
     # the meta-gradient map (Ren et al., 2018, per cell): no policy, about three QAT steps of extra cost per step
     "kd_lookahead": Method("QAT + lookahead KD (meta-gradient)", agent="lookahead"),
@@ -71,11 +73,11 @@ MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo
 
 @dataclass
 class BenchmarkSpec:
-    """One benchmark grid. ``env`` overrides the env preset for every run (``episode_steps`` is the QAT budget);
-    ``student_env`` adds overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
+    """One benchmark grid. ``overrides`` (SparkConfig overrides) change the env preset for every run
+    (``episode_steps`` is the QAT budget); ``student_overrides`` add overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
     file (default: the shipped teacher); ``test_folders`` maps names to benchmark folders (default: the embedded
-    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords); ``method_env``
-    overrides what defines a method (e.g. the feature-KD weight ``lambda_feat`` of ``kd_at``)."""
+    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords);
+    ``method_overrides`` change what defines a method (e.g. the feature-KD weight ``lambda_feat`` of ``kd_at``)."""
 
     students: list[str] = field(default_factory=lambda: ["edsr", "fsrcnn"])
     tasks: list[str] = field(default_factory=lambda: ["sr_x2"])
@@ -83,22 +85,22 @@ class BenchmarkSpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     env_preset: str = "quick"
-    env: dict[str, Any] = field(default_factory=dict)
-    student_env: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    student_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     teacher_weights: dict[str, str] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
     example_steps: list[int] = field(default_factory=list)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per agent name, e.g. {spark: {lr: 0.01}}
-    method_env: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method, e.g. {kd_at: {lambda_feat: 100}}
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {kd_at: {lambda_feat: 100}}
     batch: int = 8  # training crops per QAT step (each with its own grid and weight map)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(f"unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
-        unknown = [m for m in self.method_env if m not in METHODS]
+        unknown = [m for m in self.method_overrides if m not in METHODS]
         if unknown:
-            raise ConfigError(f"method_env names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
+            raise ConfigError(f"method_overrides names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
         if REFERENCE not in self.methods:
             raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
         if not self.seeds:
@@ -106,14 +108,14 @@ class BenchmarkSpec:
         check_batch(self.batch)
 
 
-def jobs(spec: BenchmarkSpec) -> list[dict]:
+def jobs(spec: BenchmarkSpec) -> list[QATJob]:
     """Every run of the grid. The FP teacher runs once per (task, student); PTQ once per cell and seed."""
     grid = []
     for task in spec.tasks:
         for student in spec.students:
-            base_env = {**spec.env, **spec.student_env.get(student, {}), "task": task, "arch": student}
+            base = {**spec.overrides, **spec.student_overrides.get(student, {}), "task": task, "arch": student}
             if f"{student}/{task}" in spec.teacher_weights:
-                base_env["teacher_weights"] = spec.teacher_weights[f"{student}/{task}"]
+                base["teacher_weights"] = spec.teacher_weights[f"{student}/{task}"]
             for bits in spec.bits:
                 for method_name in spec.methods:
                     method = METHODS[method_name]
@@ -123,21 +125,15 @@ def jobs(spec: BenchmarkSpec) -> list[dict]:
                     for seed in seeds:
                         key = {"task": task, "student": student, "bits": 32 if method.kind == "teacher" else bits,
                                "method": method_name, "seed": seed}
-                        grid.append({"key": key, **key, "kind": method.kind, "agent": method.agent,
-                                     "batch": spec.batch,
-                                     "agent_kwargs": {**method.agent_kwargs,
-                                                      **spec.agent_kwargs.get(method.agent, {})},
-                                     "preset": spec.env_preset, "test_folders": spec.test_folders,
-                                     "env": {**base_env, "w_bits": bits, "a_bits": bits, **method.env,
-                                             **spec.method_env.get(method_name, {})},
-                                     "example_steps": spec.example_steps
-                                     if method_name in MAP_METHODS and seed == spec.seeds[0] else []})
+                        overrides = {**base, "w_bits": bits, "a_bits": bits, **method.overrides,
+                                     **spec.method_overrides.get(method_name, {})}
+                        keep_maps = method_name in MAP_METHODS and seed == spec.seeds[0]
+                        run = RunSpec(agent=method.agent, batch=spec.batch, seed=seed, preset=spec.env_preset,
+                                      overrides=overrides, test_folders=spec.test_folders,
+                                      agent_kwargs={**method.agent_kwargs, **spec.agent_kwargs.get(method.agent, {})},
+                                      example_steps=tuple(spec.example_steps) if keep_maps else ())
+                        grid.append(QATJob(key, run, kind=method.kind))
     return grid
-
-
-def job_label(job: dict) -> str:
-    bits = "FP" if job["bits"] == 32 else f"W{job['bits']}A{job['bits']}"
-    return f"{job['task']} {job['student']} {bits} {job['method']} seed {job['seed']}"
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +164,7 @@ def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     """Summary table and plots from the run folder's CSVs (also what a resumed run prints)."""
     results = store.table()
     summary = summarize(results)
-    budget = spec.env.get("episode_steps", "preset")
+    budget = spec.overrides.get("episode_steps", "preset")
     title = (f"Method comparison: final student PSNR-Y / SSIM-Y on the test images, {budget} QAT steps per run, "
              f"seeds {spec.seeds}")
     print(write_table(summary, store.folder, "summary", title))
@@ -179,8 +175,11 @@ def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     print(f"results, tables and plots in {store.folder}/")
 
 
+EXPERIMENT = Experiment("benchmark", BenchmarkSpec, jobs, KEY_COLUMNS, report)
+
+
 def main(argv: list[str] | None = None) -> None:
-    grid_main(argv, __doc__, "benchmark", BenchmarkSpec, jobs, KEY_COLUMNS, job_label, report)
+    grid_main(argv, __doc__, EXPERIMENT)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,35 @@
 """The command line every grid experiment shares: preset or config file, overrides, dry run, backends, resume.
 
-``grid_main`` is the whole ``main`` of benchmark.py, rl_benchmark.py and reward_shaping.py: each passes its spec
-class, how to build its jobs and how to report its results.
+An experiment module describes itself with an ``Experiment`` (its spec class, how to build its jobs, its key
+columns, how to report) and its ``main`` is ``grid_main(argv, __doc__, EXPERIMENT)``.
 """
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.grid import JobFunction, ResultsStore, default_workers, make_backend, run_grid
+from experiments.grid import Job, JobFunction, ResultsStore, default_workers, job_label, make_backend, run_grid
 from experiments.qat_runs import run_job
 from experiments.spec import check_paths, presets, resolve, write_resolved
 from spark_env.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A grid experiment: ``name`` (its configs in ``experiments/configs/<name>/``, its runs in
+    ``runs/<name>/<preset>``), ``spec_class`` (the dataclass a config file fills), ``make_jobs(spec)``,
+    ``key_columns`` (of its results rows), ``report(store, spec)`` (tables and plots from the run folder) and
+    ``job_function`` (job -> result tables; by default one measured QAT run, qat_runs.run_job)."""
+
+    name: str
+    spec_class: type
+    make_jobs: Callable[[Any], list[Job]]
+    key_columns: tuple[str, ...]
+    report: Callable[[ResultsStore, Any], None]
+    job_function: JobFunction = run_job
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default_out: str) -> None:
@@ -31,29 +47,26 @@ def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default
     parser.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray: GPU share per run")
 
 
-def grid_main(argv: list[str] | None, doc: str | None, experiment: str, spec_class: type,
-              make_jobs: Callable[[Any], list[dict]], key_columns: tuple[str, ...], label: Callable[[dict], str],
-              report: Callable[[ResultsStore, Any], None], job_function: JobFunction = run_job) -> None:
+def grid_main(argv: list[str] | None, doc: str | None, experiment: Experiment) -> None:
     """Parse flags, resolve the spec (errors name the bad key or value), print the grid (``--dry-run``) or run
-    what is not finished yet (each job through ``job_function``, by default one measured QAT run) and report from
-    the run folder."""
+    what is not finished yet and report from the run folder."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_grid_arguments(parser, experiment, f"runs/{experiment}")
+    add_grid_arguments(parser, experiment.name, f"runs/{experiment.name}")
     args = parser.parse_args(argv)
     try:
-        spec, out = resolve(spec_class, experiment, args, f"runs/{experiment}")
+        spec, out = resolve(experiment.spec_class, experiment.name, args, f"runs/{experiment.name}")
         if not args.dry_run:
             check_paths(spec)
             write_resolved(spec, out)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error
-    grid = make_jobs(spec)
+    grid = experiment.make_jobs(spec)
     if args.dry_run:
         print(f"{len(grid)} runs into {out}/")
         for job in grid:
-            print(" ", label(job))
+            print(" ", job_label(job))
         return
     backend = make_backend(args.backend, args.address, args.gpus_per_run, args.workers or default_workers())
-    store = ResultsStore(out, key_columns)
-    run_grid(grid, job_function, store, backend, label, desc=experiment)
-    report(store, spec)
+    store = ResultsStore(out, experiment.key_columns)
+    run_grid(grid, experiment.job_function, store, backend, desc=experiment.name)
+    experiment.report(store, spec)

@@ -1,10 +1,11 @@
 """The grid runner shared by the experiment scripts: resumable results, a progress bar, local or Ray execution.
 
-A grid is a list of jobs (plain dicts, so they pickle to Ray workers). ``run_grid`` skips the jobs whose key is
-already in the results CSV, runs the others on a backend, and appends every finished job's rows to the CSVs as
-soon as it returns, so a crash loses at most the runs in flight and a rerun resumes.
+A grid is a list of jobs: small frozen dataclasses (they pickle to Ray workers) with a ``key`` dict of the key
+columns (experiments.qat_runs.QATJob is the QAT experiments' one). ``run_grid`` skips the jobs whose key is already
+in the results CSV, runs the others on a backend, and appends every finished job's rows to the CSVs as soon as it
+returns, so a crash loses at most the runs in flight and a rerun resumes.
 
-A job function takes the job dict and returns ``{table name: [row dicts]}``; the table ``results`` holds the rows
+A job function takes a job and returns ``{table name: [row dicts]}``; the table ``results`` holds the rows
 the resume check reads (each must carry the key columns), other tables (per-step curves, examples) are appended
 alongside as ``<name>.csv``. Rows cut by a kill mid-write are dropped on the next read (``ResultsStore.repair``), and
 whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
@@ -20,12 +21,28 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-JobFunction = Callable[[dict], dict[str, list[dict]]]
+
+
+class Job(Protocol):
+    """What the runner needs of a job: the key columns of its result rows."""
+
+    key: dict[str, Any]
+
+
+JobFunction = Callable[[Any], dict[str, list[dict]]]
+
+
+def job_label(job: Job) -> str:
+    """Progress-bar label of a job: its key values, the seed last (``sr_x2 edsr 4 kd_uniform seed 0``)."""
+    key = dict(job.key)
+    seed = key.pop("seed", None)
+    return " ".join(str(v) for v in key.values()) + ("" if seed is None else f" seed {seed}")
 
 
 class ResultsStore:
@@ -136,7 +153,7 @@ class LocalBackend:
             raise SystemExit(f"--workers={workers} is invalid; allowed: >= 1")
         self.workers = workers
 
-    def imap(self, fn: JobFunction, jobs: list[dict]) -> Iterator[tuple[dict, dict]]:
+    def imap(self, fn: JobFunction, jobs: list[Job]) -> Iterator[tuple[Job, dict]]:
         if self.workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 yield job, fn(job)
@@ -170,7 +187,7 @@ class RayBackend:
         self.resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self.init_kwargs = init_kwargs or {}
 
-    def imap(self, fn: JobFunction, jobs: list[dict]) -> Iterator[tuple[dict, dict]]:
+    def imap(self, fn: JobFunction, jobs: list[Job]) -> Iterator[tuple[Job, dict]]:
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)
@@ -195,13 +212,13 @@ def make_backend(name: str, address: str | None = None, num_gpus: float = 0,
     raise SystemExit(f"unknown backend '{name}'; allowed: local, ray")
 
 
-def run_grid(jobs: list[dict], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
-             label: Callable[[dict], str] = str, desc: str = "grid") -> int:
+def run_grid(jobs: list[Job], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
+             label: Callable[[Job], str] = job_label, desc: str = "grid") -> int:
     """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and a running
     cell (local backends: the oldest started run; Ray: the latest finished one)."""
-    store.job_order = [store.key(job) for job in jobs]
+    store.job_order = [store.key(job.key) for job in jobs]
     finished = store.finished()
-    todo = [job for job in jobs if store.key(job) not in finished]
+    todo = [job for job in jobs if store.key(job.key) not in finished]
     if len(todo) < len(jobs):
         print(f"{desc}: {len(jobs) - len(todo)} of {len(jobs)} runs already in {store.folder}/results.csv; "
               f"running the other {len(todo)}", file=sys.stderr)

@@ -9,7 +9,6 @@ then starts from the run seed with the agent acting deterministically.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import time
@@ -33,17 +32,40 @@ PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the m
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What one measured QAT run is. ``env`` holds SparkConfig overrides on top of ``preset``."""
+    """What one measured QAT run is. ``overrides`` are SparkConfig overrides on top of ``preset``; a ``reward``
+    among them may be a ``"package.module:function"`` string (resolved where the run executes, so jobs pickle)."""
 
     agent: str = "uniform"                       # a name of agents.AGENT_NAMES
     batch: int = 8                               # training crops per QAT step (the vector env's num_envs)
     seed: int = 0                                # the QAT run's seed (calibration crops, training crops, agent)
     preset: str = "quick"
-    env: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     pretrain_steps: int = 0                      # agent training on other QAT runs before the measured one
     test_folders: dict[str, str] = field(default_factory=dict)  # name -> benchmark folder; empty = test split
     example_steps: tuple[int, ...] = ()          # env steps whose weight maps and crops are kept
+
+
+JOB_KINDS = ("teacher", "ptq", "qat", "curve")
+
+
+@dataclass(frozen=True)
+class QATJob:
+    """One job of a QAT grid (experiments.grid): ``key`` holds the key columns copied into every result row (and
+    used to resume); ``kind`` says what is measured: ``teacher`` (the FP teacher), ``ptq`` (the run's start state),
+    ``qat`` (a measured QAT run, after ``run.pretrain_steps`` of agent training when set) or ``curve``
+    (``learning_curve`` at ``budgets``, one row per budget)."""
+
+    key: dict[str, Any]
+    run: RunSpec
+    kind: str = "qat"
+    budgets: tuple[int, ...] = ()                # kind "curve": training env steps at which the agent is measured
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ConfigError(f"job kind {self.kind!r} is invalid; allowed: {', '.join(JOB_KINDS)}")
+        if (self.kind == "curve") != bool(self.budgets):
+            raise ConfigError("a 'curve' job needs budgets, and only a 'curve' job takes them")
 
 
 @dataclass
@@ -75,7 +97,7 @@ def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: di
 def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
     """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step."""
     return gym.make_vec("SparkKD-v0", num_envs=spec.batch, vectorization_mode="vector_entry_point",
-                        preset=spec.preset, **spec.env)
+                        preset=spec.preset, **_resolved(spec.overrides))
 
 
 def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
@@ -163,24 +185,24 @@ def resolve_reward(name: str):
     return getattr(module, attribute)
 
 
-def run_job(job: dict) -> dict[str, list[dict]]:
-    """Grid job -> result tables (see experiments.grid). ``job["kind"]`` is ``teacher`` (the FP teacher), ``ptq``
-    (the run's start state), ``qat`` (a measured QAT run) or ``curve`` (``learning_curve`` at ``job["budgets"]``,
-    one row per budget, its ``train_steps``); ``job["key"]`` holds the key columns copied into every row; the
-    other entries are RunSpec fields (``env["reward"]`` may be a ``module:function`` string)."""
-    key = job["key"]
-    env = dict(job.get("env", {}))
-    if isinstance(env.get("reward"), str):
-        env["reward"] = resolve_reward(env["reward"])
-    fields = {f.name for f in dataclasses.fields(RunSpec)} - {"env"}
-    spec = RunSpec(**{name: job[name] for name in fields if name in job}, env=env)
-    reference = {"teacher": teacher_metrics, "ptq": start_state_metrics}.get(job["kind"])
+def _resolved(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides with a ``"module:function"`` reward string replaced by the callable it names."""
+    if isinstance(overrides.get("reward"), str):
+        return {**overrides, "reward": resolve_reward(overrides["reward"])}
+    return overrides
+
+
+def run_job(job: QATJob) -> dict[str, list[dict]]:
+    """Grid job -> result tables (see experiments.grid): ``results`` (one row per measured run), ``curves`` (the
+    probe PSNR per QAT step of the last one) and ``arrays`` (its kept weight maps)."""
+    key, spec = job.key, job.run
+    reference = {"teacher": teacher_metrics, "ptq": start_state_metrics}.get(job.kind)
     if reference is not None:
         began = time.perf_counter()
         metrics = reference(spec)
         return {"results": [{**key, **metrics, "seconds": round(time.perf_counter() - began, 1)}]}
-    if job["kind"] == "curve":  # a learning curve: one measured run per training budget
-        budgets = list(job["budgets"])
+    if job.kind == "curve":  # a learning curve: one measured run per training budget
+        budgets = list(job.budgets)
         measured = learning_curve(spec, budgets)
     else:
         budgets, measured = [spec.pretrain_steps], [qat_run(spec)]

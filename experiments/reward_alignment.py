@@ -15,7 +15,7 @@ test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean return
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import matplotlib
@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.cli import grid_main  # noqa: E402
+from experiments.cli import Experiment, grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.spec import check_batch  # noqa: E402
@@ -45,11 +45,11 @@ class Policy:
 
     agent: str
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
-    env: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 POLICIES: dict[str, Policy] = {
-    "no_kd": Policy("uniform", env={"lambda_kd": 0.0}),
+    "no_kd": Policy("uniform", overrides={"lambda_kd": 0.0}),
     "uniform": Policy("uniform"),
     "random": Policy("random"),
     **{f"heuristic_{c}": Policy(f"heuristic_{c}") for c in ("laplacian", "variance", "error", "gap", "combined")},
@@ -67,7 +67,7 @@ class RewardAlignmentSpec:
     seeds: list[int] = field(default_factory=lambda: list(range(10)))
     batch: int = 8
     env_preset: str = "quick"
-    env: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -100,28 +100,37 @@ class RecordingReward:
         return next(iter(values.values()))
 
 
-def jobs(spec: RewardAlignmentSpec) -> list[dict]:
+@dataclass(frozen=True)
+class AlignmentJob:
+    """One reference policy's QAT run (``run``, without its reward) and the rewards whose returns it records."""
+
+    key: dict[str, Any]
+    policy: str
+    rewards: tuple[str, ...]
+    run: RunSpec
+
+
+def jobs(spec: RewardAlignmentSpec) -> list[AlignmentJob]:
     grid = []
     for cell in spec.cells:
-        for policy in spec.policies:
+        for name in spec.policies:
+            policy = POLICIES[name]
             for seed in spec.seeds:
-                key = {"cell": cell_name(cell), "policy": policy, "seed": seed}
-                grid.append({"key": key, **key, "rewards": spec.rewards, "batch": spec.batch,
-                             "preset": spec.env_preset, "env": {**spec.env, **cell}, "test_folders": spec.test_folders})
+                key = {"cell": cell_name(cell), "policy": name, "seed": seed}
+                run = RunSpec(agent=policy.agent, batch=spec.batch, seed=seed, preset=spec.env_preset,
+                              overrides={**spec.overrides, **cell, **policy.overrides},
+                              agent_kwargs=policy.agent_kwargs, test_folders=spec.test_folders)
+                grid.append(AlignmentJob(key, name, tuple(spec.rewards), run))
     return grid
 
 
-def run_alignment_job(job: dict) -> dict[str, list[dict]]:
+def run_alignment_job(job: AlignmentJob) -> dict[str, list[dict]]:
     """One reference policy's QAT run: test figures and the return of every reward."""
-    policy = POLICIES[job["policy"]]
     recorder = RecordingReward({name: resolve_reward(name) if ":" in name else REWARDS[name]
-                                for name in job["rewards"]})
-    spec = RunSpec(agent=policy.agent, batch=job["batch"], seed=job["seed"], preset=job["preset"],
-                   env={**job["env"], **policy.env, "reward": recorder}, agent_kwargs=policy.agent_kwargs,
-                   test_folders=job["test_folders"])
-    metrics = qat_run(spec).metrics
+                                for name in job.rewards})
+    metrics = qat_run(replace(job.run, overrides={**job.run.overrides, "reward": recorder})).metrics
     returns = {f"return {name}": value for name, value in recorder.returns.items()}
-    return {"results": [{**job["key"], "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,
+    return {"results": [{**job.key, "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,
                          "error": metrics["error"], "seconds": metrics["seconds"]}]}
 
 
@@ -176,10 +185,6 @@ def plot_alignment(results: pd.DataFrame, rewards: list[str], path) -> None:
     plt.close(fig)
 
 
-def job_label(job: dict) -> str:
-    return f"{job['cell']} {job['policy']} seed {job['seed']}"
-
-
 def report(store: ResultsStore, spec: RewardAlignmentSpec) -> None:
     results = store.table()
     title = (f"Reward alignment: {len(spec.policies)} reference policies x {len(spec.seeds)} seeds, batch "
@@ -192,9 +197,11 @@ def report(store: ResultsStore, spec: RewardAlignmentSpec) -> None:
     print(f"results, tables and plots in {store.folder}/")
 
 
+EXPERIMENT = Experiment("reward_alignment", RewardAlignmentSpec, jobs, KEY_COLUMNS, report, run_alignment_job)
+
+
 def main(argv: list[str] | None = None) -> None:
-    grid_main(argv, __doc__, "reward_alignment", RewardAlignmentSpec, jobs, KEY_COLUMNS, job_label, report,
-              job_function=run_alignment_job)
+    grid_main(argv, __doc__, EXPERIMENT)
 
 
 if __name__ == "__main__":

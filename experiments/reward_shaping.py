@@ -12,14 +12,14 @@ PNG plots.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import AGENT_NAMES
-from experiments.cli import grid_main
+from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.spec import check_batch
-from experiments.qat_runs import resolve_reward
+from experiments.qat_runs import QATJob, RunSpec, resolve_reward
 from experiments.rl_benchmark import cell_name, reference_jobs, report_scores
 from spark_env.errors import ConfigError
 from spark_env.rewards import REWARDS
@@ -35,7 +35,7 @@ class RewardShapingSpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     train_steps: int = 128
     env_preset: str = "quick"
-    env: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
     batch: int = 8  # training crops per QAT step
@@ -54,29 +54,23 @@ class RewardShapingSpec:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 1")
 
 
-def jobs(spec: RewardShapingSpec) -> list[dict]:
-    base = {"preset": spec.env_preset, "test_folders": spec.test_folders, "batch": spec.batch}
+def jobs(spec: RewardShapingSpec) -> list[QATJob]:
+    base = RunSpec(preset=spec.env_preset, test_folders=spec.test_folders, batch=spec.batch)
     grid = []
     for cell in spec.cells:
-        env = {**spec.env, **cell}
+        overrides = {**spec.overrides, **cell}
         # reference rows use the 'reward' column for what they are: teacher, ptq, uniform
-        for job in reference_jobs(cell, env, spec.seeds, base):
-            key = {"cell": job["cell"], "reward": job["agent"], "seed": job["seed"]}
-            grid.append({**job, "key": key, "reward": job["agent"]})
+        grid += reference_jobs(cell, overrides, spec.seeds, base, column="reward")
         for seed in spec.seeds:
             key = {"cell": cell_name(cell), "reward": "uniform", "seed": seed}
-            grid.append({"key": key, **key, **base, "kind": "qat", "agent": "uniform", "env": env})
+            grid.append(QATJob(key, replace(base, seed=seed, overrides=overrides)))
         for reward in spec.rewards:
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "reward": reward, "seed": seed}
-                grid.append({"key": key, **key, **base, "kind": "qat", "agent": spec.agent,
-                             "env": {**env, "reward": reward}, "agent_kwargs": spec.agent_kwargs,
-                             "pretrain_steps": spec.train_steps})
+                run = replace(base, agent=spec.agent, seed=seed, overrides={**overrides, "reward": reward},
+                              agent_kwargs=spec.agent_kwargs, pretrain_steps=spec.train_steps)
+                grid.append(QATJob(key, run))
     return grid
-
-
-def job_label(job: dict) -> str:
-    return f"{job['cell']} {job['reward']} seed {job['seed']}"
 
 
 def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
@@ -84,8 +78,11 @@ def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
                   "under each reward, then one standard QAT run per seed; yardstick = test PSNR of the final student")
 
 
+EXPERIMENT = Experiment("reward_shaping", RewardShapingSpec, jobs, KEY_COLUMNS, report)
+
+
 def main(argv: list[str] | None = None) -> None:
-    grid_main(argv, __doc__, "reward_shaping", RewardShapingSpec, jobs, KEY_COLUMNS, job_label, report)
+    grid_main(argv, __doc__, EXPERIMENT)
 
 
 if __name__ == "__main__":

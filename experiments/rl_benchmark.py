@@ -24,7 +24,7 @@ aggregates.png, psnr_over_qat_steps.png.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +36,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from agents import AGENT_NAMES  # noqa: E402
-from experiments.cli import grid_main  # noqa: E402
+from experiments.cli import Experiment, grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
+from experiments.qat_runs import QATJob, RunSpec  # noqa: E402
 from experiments.spec import check_batch  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
 from experiments.stats import (bootstrap_ci, format_ci, iqm, performance_profile,  # noqa: E402
@@ -54,7 +55,8 @@ AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
 @dataclass
 class RLBenchmarkSpec:
     """``cells`` are the tasks of the benchmark: each a dict of SparkConfig overrides (e.g. ``{task: sr_x2,
-    arch: fsrcnn, w_bits: 2, a_bits: 2}``) on top of ``env`` and the ``env_preset``."""
+    arch: fsrcnn, w_bits: 2, a_bits: 2}``) on top of ``overrides`` and the ``env_preset``; ``agent_overrides`` add
+    SparkConfig overrides per agent (``spark_distill`` needs ``lookahead_info: true``)."""
 
     agents: list[str] = field(default_factory=lambda: ["spark", "pgpe", "ppo", "a2c", "sac", "td3", "random",
                                                        "uniform", HEURISTIC])
@@ -64,13 +66,13 @@ class RLBenchmarkSpec:
     checkpoints: list[float] = field(default_factory=lambda: [0.0, 0.125, 0.25, 0.5, 1.0])  # fractions of train_steps
     batch: int = 8  # training crops per QAT step
     env_preset: str = "quick"
-    env: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    agent_env: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
+    agent_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
     test_folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = [a for a in [*self.agents, *self.agent_kwargs, *self.agent_env] if a not in AGENT_NAMES]
+        unknown = [a for a in [*self.agents, *self.agent_kwargs, *self.agent_overrides] if a not in AGENT_NAMES]
         if unknown:
             raise ConfigError(f"unknown agent(s) {unknown}; allowed: {', '.join(AGENT_NAMES)}")
         if "uniform" not in self.agents:
@@ -93,36 +95,34 @@ def cell_name(cell: dict[str, Any]) -> str:
     return " ".join(str(p) for p in (cell.get("task", ""), cell.get("arch", ""), rest) if p)
 
 
-def reference_jobs(cell: dict, env: dict, seeds: list[int], base: dict) -> list[dict]:
-    """The FP teacher (once) and the PTQ start state (per seed) of a cell: the ends of the score scale."""
+def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec,
+                   column: str = "agent") -> list[QATJob]:
+    """The FP teacher (once) and the PTQ start state (per seed) of a cell: the ends of the score scale. Their key
+    names the reference in ``column``."""
     name = cell_name(cell)
     out = []
     for kind, kind_seeds in (("teacher", seeds[:1]), ("ptq", seeds)):
         for seed in kind_seeds:
-            key = {"cell": name, "agent": kind, "seed": seed}
-            out.append({"key": key, **key, **base, "kind": kind, "env": env})
+            key = {"cell": name, column: kind, "seed": seed}
+            out.append(QATJob(key, replace(base, seed=seed, overrides=overrides), kind=kind))
     return out
 
 
-def jobs(spec: RLBenchmarkSpec) -> list[dict]:
-    base = {"preset": spec.env_preset, "test_folders": spec.test_folders, "batch": spec.batch}
+def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
+    base = RunSpec(preset=spec.env_preset, test_folders=spec.test_folders, batch=spec.batch)
     grid = []
     for cell in spec.cells:
-        env = {**spec.env, **cell}
-        grid += reference_jobs(cell, env, spec.seeds, base)
+        overrides = {**spec.overrides, **cell}
+        grid += reference_jobs(cell, overrides, spec.seeds, base)
         for agent in spec.agents:
             learns = agent in LEARNING_AGENTS and spec.train_steps > 0
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
-                grid.append({"key": key, **key, **base, "kind": "curve" if learns else "qat", "agent": agent,
-                             "env": {**env, **spec.agent_env.get(agent, {})},
-                             "agent_kwargs": spec.agent_kwargs.get(agent, {}),
-                             **({"budgets": spec.budgets} if learns else {})})
+                run = replace(base, agent=agent, seed=seed, agent_kwargs=spec.agent_kwargs.get(agent, {}),
+                              overrides={**overrides, **spec.agent_overrides.get(agent, {})})
+                grid.append(QATJob(key, run, kind="curve" if learns else "qat",
+                                   budgets=tuple(spec.budgets) if learns else ()))
     return grid
-
-
-def job_label(job: dict) -> str:
-    return f"{job['cell']} {job['agent']} seed {job['seed']}"
 
 
 def final_runs(results: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
@@ -273,8 +273,11 @@ def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
                   "run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
 
 
+EXPERIMENT = Experiment("rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, report)
+
+
 def main(argv: list[str] | None = None) -> None:
-    grid_main(argv, __doc__, "rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, job_label, report)
+    grid_main(argv, __doc__, EXPERIMENT)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,14 @@ PATH_KEYS = ("train_folder", "val_folder", "teacher_weights", "student_weights")
 
 def check_paths(spec: Any) -> None:
     """Every folder and weight file the spec names must exist before a grid starts (ConfigError listing the
-    missing ones): env / cell overrides, ``teacher_weights`` and ``test_folders``."""
+    missing ones): SparkConfig overrides (global, per cell, student, method or agent), ``teacher_weights`` and
+    ``test_folders``."""
     named: list[tuple[str, str]] = []
-    envs = [getattr(spec, "env", {}), *getattr(spec, "cells", []), *getattr(spec, "student_env", {}).values()]
-    for env in envs:
-        named += [(key, env[key]) for key in PATH_KEYS if env.get(key)]
+    override_sets = [getattr(spec, "overrides", {}), *getattr(spec, "cells", [])]
+    for per_name in ("student_overrides", "method_overrides", "agent_overrides"):
+        override_sets += list(getattr(spec, per_name, {}).values())
+    for overrides in override_sets:
+        named += [(key, overrides[key]) for key in PATH_KEYS if overrides.get(key)]
     named += [(f"teacher_weights[{k}]", v) for k, v in getattr(spec, "teacher_weights", {}).items()]
     named += [(f"test_folders[{k}]", v) for k, v in getattr(spec, "test_folders", {}).items()]
     missing = [f"{key}={path!r}" for key, path in named if not Path(path).exists()]

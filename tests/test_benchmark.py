@@ -9,7 +9,7 @@ from spark_env.errors import ConfigError
 
 TINY = {"students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [2], "seeds": [0, 1],
         "methods": ["fp", "ptq", "qat", "kd_uniform", "kd_at", "spark"], "env_preset": "tiny",
-        "env": {"episode_steps": 4}, "example_steps": [4]}
+        "overrides": {"episode_steps": 4}, "example_steps": [4]}
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,8 @@ def test_a_changed_config_is_not_mixed_into_old_results(finished_run):
 def test_dry_run_lists_the_grid(capsys, tmp_path):
     benchmark.main(["--preset", "quick", "--dry-run", "--out", str(tmp_path / "x")])
     out = capsys.readouterr().out
-    assert out.startswith("122 runs into")
-    assert "sr_x2 fsrcnn W2A2 spark_a2c seed 2" in out
+    assert out.startswith("134 runs into")
+    assert "sr_x2 fsrcnn 2 spark_a2c seed 2" in out
     assert not (tmp_path / "x").exists()
 
 
@@ -103,18 +103,18 @@ def test_paper_preset_names_its_missing_folders(tmp_path):
 def test_full_grid_covers_the_paper_cells():
     grid = jobs(BenchmarkSpec(students=["edsr", "fsrcnn"], tasks=["sr_x2", "sr_x4", "denoise_s25"],
                               bits=[4, 3, 2], seeds=[0, 1, 2]))
-    cells = {(j["task"], j["student"], j["bits"]) for j in grid if j["kind"] == "qat"}
+    cells = {(j.key["task"], j.key["student"], j.key["bits"]) for j in grid if j.kind == "qat"}
     assert len(cells) == 2 * 3 * 3
-    assert sum(j["kind"] == "teacher" for j in grid) == 2 * 3
+    assert sum(j.kind == "teacher" for j in grid) == 2 * 3
 
 
 def test_method_settings_can_be_overridden():
     grid = jobs(BenchmarkSpec(students=["fsrcnn"], bits=[2], seeds=[0], methods=["kd_uniform", "kd_at"],
-                              method_env={"kd_at": {"lambda_feat": 10.0}}))
-    at = next(j for j in grid if j["method"] == "kd_at")
-    assert at["env"]["lambda_feat"] == 10.0 and at["env"]["feature_kd"] == "at"
-    with pytest.raises(ConfigError, match="method_env names unknown method"):
-        BenchmarkSpec(method_env={"kd_magic": {}})
+                              method_overrides={"kd_at": {"lambda_feat": 10.0}}))
+    at = next(j for j in grid if j.key["method"] == "kd_at")
+    assert at.run.overrides["lambda_feat"] == 10.0 and at.run.overrides["feature_kd"] == "at"
+    with pytest.raises(ConfigError, match="method_overrides names unknown method"):
+        BenchmarkSpec(method_overrides={"kd_magic": {}})
 
 
 def test_summary_pairs_by_seed():
@@ -144,7 +144,7 @@ def test_user_folders_and_teacher_weights(tmp_path):
     config = tmp_path / "paper_like.yaml"
     config.write_text(yaml.safe_dump({
         "students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [4], "seeds": [0], "methods": ["fp", "kd_uniform"],
-        "env_preset": "tiny", "env": {"episode_steps": 2, "train_folder": str(tmp_path / "train"),
+        "env_preset": "tiny", "overrides": {"episode_steps": 2, "train_folder": str(tmp_path / "train"),
                                       "val_folder": str(tmp_path / "val")},
         "teacher_weights": {"fsrcnn/sr_x2": str(weights)},
         "test_folders": {"SetA": str(tmp_path / "SetA"), "SetB": str(tmp_path / "SetB")}}))

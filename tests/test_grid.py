@@ -1,21 +1,28 @@
 """The grid runner: results written as runs finish, reruns resume, crashes lose nothing."""
+from dataclasses import dataclass
+
 import pandas as pd
 import pytest
 
 from experiments.grid import LocalBackend, ResultsStore, run_grid
 
 
+@dataclass(frozen=True)
+class _Job:
+    key: dict
+
+
 def _jobs(n):
-    return [{"name": f"job{i}", "seed": i} for i in range(n)]
+    return [_Job({"name": f"job{i}", "seed": i}) for i in range(n)]
 
 
 def test_rows_are_appended_and_a_rerun_skips_finished(tmp_path):
     calls = []
 
     def fn(job):
-        calls.append(job["name"])
-        return {"results": [{"name": job["name"], "seed": job["seed"], "value": job["seed"] * 2.0}],
-                "curves": [{"name": job["name"], "step": s} for s in range(3)]}
+        calls.append(job.key["name"])
+        return {"results": [{"name": job.key["name"], "seed": job.key["seed"], "value": job.key["seed"] * 2.0}],
+                "curves": [{"name": job.key["name"], "step": s} for s in range(3)]}
 
     store = ResultsStore(tmp_path, ["name", "seed"])
     assert run_grid(_jobs(3), fn, store, LocalBackend()) == 3
@@ -28,9 +35,9 @@ def test_rows_are_appended_and_a_rerun_skips_finished(tmp_path):
 
 def test_a_crash_keeps_the_finished_runs(tmp_path):
     def fn(job):
-        if job["seed"] == 2:
+        if job.key["seed"] == 2:
             raise RuntimeError("boom")
-        return {"results": [{"name": job["name"], "seed": job["seed"]}]}
+        return {"results": [{"name": job.key["name"], "seed": job.key["seed"]}]}
 
     store = ResultsStore(tmp_path, ["name", "seed"])
     with pytest.raises(RuntimeError, match="boom"):
@@ -59,8 +66,8 @@ def test_results_come_back_in_grid_order(tmp_path):
 
 
 def _value_job(job):
-    return {"results": [{"name": job["name"], "seed": job["seed"], "value": job["seed"] * 1.25,
-                         "error": "" if job["seed"] != 1 else "diverged, late"}]}
+    return {"results": [{"name": job.key["name"], "seed": job.key["seed"], "value": job.key["seed"] * 1.25,
+                         "error": "" if job.key["seed"] != 1 else "diverged, late"}]}
 
 
 def _uninterrupted(tmp_path, n=4):

@@ -20,7 +20,7 @@ def test_alignment_end_to_end_records_every_reward_without_changing_the_run(tmp_
     for policy in ("random", "inverse_heuristic_combined"):
         reference = reward_alignment.POLICIES[policy]
         plain = qat_run(RunSpec(agent=reference.agent, agent_kwargs=reference.agent_kwargs, batch=2, seed=1,
-                                preset="tiny", env={**CELL, "episode_steps": 4, "reward": "val_psnr_gain"}))
+                                preset="tiny", overrides={**CELL, "episode_steps": 4, "reward": "val_psnr_gain"}))
         row = results[(results.policy == policy) & (results.seed == 1)].iloc[0]
         assert row.psnr == pytest.approx(plain.metrics["psnr"], abs=1e-9)
         assert row["return val_psnr_gain"] == pytest.approx(plain.metrics["return"], abs=1e-9)
