@@ -2,12 +2,14 @@
 one-step reward changes, no side effects, the env option and the two agents built on the scores."""
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import spark_env  # noqa: F401
 from agents import make_agent
 from agents.lookahead import scores_to_action
+from experiments import lookahead_scores
 from spark_env.config import make_config
 from spark_env.errors import ConfigError
 from spark_env.evaluation import measure_border
@@ -206,3 +208,14 @@ def test_spark_distill_needs_the_env_option_and_learns_to_predict_the_lookahead_
     loaded = make_agent("spark_distill", env, seed=5).load(tmp_path / "distill.pt")
     assert np.array_equal(loaded.act(obs), agent.act(obs))
     assert agent.act(obs[0]).shape == (8, 8)
+
+
+def test_the_scores_study_reports_correlations_per_channel(tmp_path):
+    lookahead_scores.main(["--preset", "tiny", "--seeds", "2", "--steps", "4", "--batch", "2", "--out",
+                           str(tmp_path)])
+    summary = (tmp_path / "summary.md").read_text()
+    for figure in ("median abs score (1e-3 dB)", "positive share", "r knowledge_gap", "r heuristic map",
+                   "r lookahead map vs heuristic map"):
+        assert f"| {figure} |" in summary
+    per_step = pd.read_csv(tmp_path / "per_step.csv")
+    assert len(per_step) == 8 and per_step["r heuristic map"].between(-1, 1).all()
