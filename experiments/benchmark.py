@@ -68,16 +68,18 @@ METHODS: dict[str, Method] = {
     "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
     "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
 }
-MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo", "spark_a2c")  # methods whose weight maps are kept
+# methods whose weight maps are kept
+MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo", "spark_a2c")
 
 
 @dataclass
 class BenchmarkSpec:
     """One benchmark grid. ``overrides`` (SparkConfig overrides) change the env preset for every run
-    (``episode_steps`` is the QAT budget); ``student_overrides`` add overrides per student architecture; ``teacher_weights`` maps ``"arch/task"`` to a weight
-    file (default: the shipped teacher); ``test_folders`` maps names to benchmark folders (default: the embedded
-    test split); ``agent_kwargs`` passes settings to an agent by name (``make_agent`` keywords);
-    ``method_overrides`` change what defines a method (e.g. the feature-KD weight ``lambda_feat`` of ``kd_at``)."""
+    (``episode_steps`` is the QAT budget); ``student_overrides`` add overrides per student architecture;
+    ``teacher_weights`` maps ``"arch/task"`` to a weight file (default: the shipped teacher); ``test_folders`` maps
+    names to benchmark folders (default: the embedded test split); ``agent_kwargs`` passes settings to an agent by
+    name (``make_agent`` keywords); ``method_overrides`` change what defines a method (e.g. the feature-KD weight
+    ``lambda_feat`` of ``kd_at``)."""
 
     students: list[str] = field(default_factory=lambda: ["edsr", "fsrcnn"])
     tasks: list[str] = field(default_factory=lambda: ["sr_x2"])

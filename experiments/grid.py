@@ -8,7 +8,8 @@ returns, so a crash loses at most the runs in flight and a rerun resumes.
 A job function takes a job and returns ``{table name: [row dicts]}``; the table ``results`` holds the rows
 the resume check reads (each must carry the key columns), other tables (per-step curves, examples) are appended
 alongside as ``<name>.csv``. Rows cut by a kill mid-write are dropped on the next read (``ResultsStore.repair``), and
-whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
+whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays
+(weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
 """
 from __future__ import annotations
 

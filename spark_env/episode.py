@@ -40,8 +40,8 @@ def check_actions(actions, num_crops: int) -> np.ndarray:
 class Episode:
     """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
 
-    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead'); it is kept out of ``info``
-    so that info stays deterministic.
+    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead'); it is kept out of
+    ``info`` so that info stays deterministic.
     """
 
     def __init__(self, config: SparkConfig, num_crops: int = 1) -> None:
