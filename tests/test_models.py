@@ -29,7 +29,7 @@ def test_options_change_size():
 
 
 def test_unknown_architecture_lists_available():
-    with pytest.raises(ConfigError, match="unknown architecture 'rcan'; available: edsr, srresnet, fsrcnn, imdn"):
+    with pytest.raises(ConfigError, match="unknown architecture 'rcan'; available: edsr, edsr_official, srresnet, fsrcnn, imdn"):
         build_model("rcan", 2)
 
 

@@ -65,7 +65,11 @@ class ResidualTrunk(nn.Module):
 
 
 class RestorationNet(nn.Module):
-    """Base class: holds ``scale`` and the constructor arguments (``config``) needed to rebuild the network."""
+    """Base class: holds ``scale`` and the constructor arguments (``config``) needed to rebuild the network.
+    ``has_global_skip`` (True) adds the global skip to ``forward_features``' output; a network that reproduces an
+    architecture without one (edsr_official) sets it False."""
+
+    has_global_skip = True
 
     def __init__(self, scale: int, **config: int | float) -> None:
         super().__init__()
@@ -73,10 +77,11 @@ class RestorationNet(nn.Module):
         self.config = dict(config)
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Residual output before the global skip, and the body features."""
+        """Residual output before the global skip (the output itself without one), and the body features."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
-        residual, features = self.forward_features(x)
-        out = residual + global_skip(x, self.scale)
+        out, features = self.forward_features(x)
+        if self.has_global_skip:
+            out = out + global_skip(x, self.scale)
         return (out, features) if return_features else out

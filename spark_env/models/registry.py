@@ -5,12 +5,13 @@ import inspect
 
 from spark_env.errors import ConfigError
 from spark_env.models.common import SCALES, RestorationNet
-from spark_env.models.edsr import EDSR
+from spark_env.models.edsr import EDSR, EDSROfficial
 from spark_env.models.fsrcnn import FSRCNN
 from spark_env.models.imdn import IMDN
 from spark_env.models.srresnet import SRResNet
 
-ARCHITECTURES: dict[str, type[RestorationNet]] = {"edsr": EDSR, "srresnet": SRResNet, "fsrcnn": FSRCNN, "imdn": IMDN}
+ARCHITECTURES: dict[str, type[RestorationNet]] = {"edsr": EDSR, "edsr_official": EDSROfficial, "srresnet": SRResNet,
+                                                  "fsrcnn": FSRCNN, "imdn": IMDN}
 
 
 def architecture_options(name: str) -> dict[str, int | float]:
@@ -31,7 +32,7 @@ def build_model(name: str, scale: int, **options: int | float) -> RestorationNet
     """Build a full-precision network with random weights.
 
     Args:
-        name: one of ``ARCHITECTURES`` (edsr, srresnet, fsrcnn, imdn).
+        name: one of ``ARCHITECTURES`` (edsr, edsr_official, srresnet, fsrcnn, imdn).
         scale: 1 (denoising, JPEG) or the SR factor 2, 3, 4.
         options: architecture options (see ``architecture_options(name)``), e.g. ``n_feats=32, n_blocks=4``.
     Raises:
