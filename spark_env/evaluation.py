@@ -16,16 +16,23 @@ def measure_border(task: Task) -> int:
     return task.scale if task.kind == "sr" else 0
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a network's parameters (CPU for a network without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 @torch.no_grad()
-def restore(model: nn.Module, lq: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Run a network on one (h, w, 3) image; returns a (1, 3, H, W) CPU tensor."""
-    return model(to_tensor(lq).to(device)).cpu()
+def restore(model: nn.Module, lq: np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
+    """Run a network on one (h, w, 3) image on ``device`` (default: the network's); returns a (1, 3, H, W) CPU
+    tensor."""
+    return model(to_tensor(lq).to(device or model_device(model))).cpu()
 
 
 def evaluate(model: nn.Module | None, pairs: list[ImagePair], task: Task,
-             device: str | torch.device = "cpu", with_ssim: bool = True) -> dict[str, float]:
-    """Mean PSNR-Y (dB) and SSIM-Y over the pairs (``with_ssim=False``: PSNR only, the cheaper part);
-    ``model=None`` measures the task's baseline (bicubic / input)."""
+             device: str | torch.device | None = None, with_ssim: bool = True) -> dict[str, float]:
+    """Mean PSNR-Y (dB) and SSIM-Y over the pairs (``with_ssim=False``: PSNR only, the cheaper part), the network
+    run on ``device`` (default: where its parameters are); ``model=None`` measures the task's baseline (bicubic /
+    input)."""
     border = measure_border(task)
     psnrs, ssims = [], []
     was_training = model.training if model is not None else False

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_env.data.io import IMAGE_SUFFIXES, read_image
+from spark_env.data.io import IMAGE_SUFFIXES, read_image, read_image_8bit
 from spark_env.errors import DatasetError
 
 HR_SUBFOLDERS = ("HR", "GTmod12", "original")
@@ -84,3 +84,11 @@ def load_benchmark_folder(root: str | Path, scale: int = 1) -> list[tuple[str, n
                                    f"'{path}' needs {expected[0]}x{expected[1]} at scale {scale}")
         samples.append((path.stem, hr, lr))
     return samples
+
+
+def training_images(root: str | Path) -> list[tuple[str, np.ndarray]]:
+    """The HR images of a training folder (any layout above, e.g. DIV2K's ``DIV2K_train_HR``) as (name, uint8 RGB
+    image) pairs for ``fresh_training_batch``: 8-bit in memory (DIV2K's 800 training images take about 6.6 GB),
+    degraded afresh per crop, so ready-made LR files are not read."""
+    hr_folder = find_hr_folder(Path(root))
+    return [(path.stem, read_image_8bit(path)) for path in _image_files(hr_folder)]

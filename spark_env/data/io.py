@@ -16,12 +16,8 @@ from spark_env.errors import DatasetError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as float32 RGB in [0, 1], shape (H, W, 3).
-
-    Raises:
-        DatasetError: the file does not exist, or cannot be decoded as an image (corrupt or not an image).
-    """
+def _decode_rgb(path: str | Path) -> np.ndarray:
+    """The file's pixels as RGB (H, W, 3), uint8 or uint16 as stored."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"image file '{path}' does not exist")
@@ -30,19 +26,31 @@ def read_image(path: str | Path) -> np.ndarray:
     if image is None:
         raise DatasetError(f"could not decode image '{path}': the file is corrupt or not an image "
                            f"(readable formats: {', '.join(IMAGE_SUFFIXES)})")
-    if image.dtype == np.uint16:
-        image = image.astype(np.float32) / 65535.0
-    elif image.dtype == np.uint8:
-        image = image.astype(np.float32) / 255.0
-    else:
+    if image.dtype not in (np.uint8, np.uint16):
         raise DatasetError(f"image '{path}' has unsupported pixel type {image.dtype}; allowed: uint8, uint16")
     if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(image, dtype=np.float32)
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as float32 RGB in [0, 1], shape (H, W, 3).
+
+    Raises:
+        DatasetError: the file does not exist, or cannot be decoded as an image (corrupt or not an image).
+    """
+    image = _decode_rgb(path)
+    scale = 65535.0 if image.dtype == np.uint16 else 255.0
+    return np.ascontiguousarray(image.astype(np.float32) / scale)
+
+
+def read_image_8bit(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3) (16-bit files rounded to 8 bits): a quarter of the memory of
+    ``read_image``, for large training sets kept in memory. Errors as ``read_image``."""
+    image = _decode_rgb(path)
+    if image.dtype == np.uint16:
+        image = np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+    return np.ascontiguousarray(image)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

@@ -79,7 +79,8 @@ def fresh_training_batch(images: list[tuple[str, np.ndarray]], task: Task, lq_si
                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Sample HR crops, augment them and degrade each crop afresh (new noise every time).
 
-    Used for teacher training. Returns (lq, hr) arrays of shape (batch, 3, lq_size, lq_size) and
+    Used for teacher training; images are float32 in [0, 1] or uint8 (spark_env.data.folders.training_images).
+    Returns (lq, hr) arrays of shape (batch, 3, lq_size, lq_size) and
     (batch, 3, lq_size*scale, lq_size*scale). HR crops start at multiples of 8*scale so JPEG blocks stay aligned.
     """
     hr_size = lq_size * task.scale
@@ -90,7 +91,8 @@ def fresh_training_batch(images: list[tuple[str, np.ndarray]], task: Task, lq_si
         check_crop_fits(name, image.shape[0], image.shape[1], hr_size)
         top = int(rng.integers(0, (image.shape[0] - hr_size) // align + 1)) * align
         left = int(rng.integers(0, (image.shape[1] - hr_size) // align + 1)) * align
-        hr = augment(image[top:top + hr_size, left:left + hr_size], rng)
+        crop = image[top:top + hr_size, left:left + hr_size]
+        hr = augment(crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop, rng)
         lq_batch.append(task.degrade(hr, rng).transpose(2, 0, 1))
         hr_batch.append(hr.transpose(2, 0, 1))
     return np.stack(lq_batch).astype(np.float32), np.stack(hr_batch).astype(np.float32)
