@@ -8,8 +8,9 @@ preset     what it is for
 =========  =======================================================================================================
 tiny       tests: FSRCNN student on 16-pixel crops, 8 steps per episode, a step takes milliseconds
 quick      the CPU default: EDSR-style student (32 features, 4 blocks), 32-pixel LR crops, 100 steps per episode
-paper      EDSR-baseline scale (64 features, 16 blocks) on DIV2K-sized crops, for a GPU; needs ``teacher_weights``
-           trained on the user's data (e.g. with ``experiments/train_teacher.py``) and usually ``train_folder``
+paper      the official EDSR-baseline (``edsr_official``, 64 features, 16 blocks) on 48-pixel crops, for a GPU; needs
+           ``teacher_weights`` (imported official weights, ``experiments/import_edsr.py``, or trained on the user's
+           data with ``experiments/train_teacher.py --recipe paper``) and usually ``train_folder``
 =========  =======================================================================================================
 """
 from __future__ import annotations
@@ -145,7 +146,7 @@ class SparkConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"arch": "fsrcnn", "crop_size": 16, "episode_steps": 8, "probe_crops": 2, "probe_crop_size": 16},
     "quick": {},
-    "paper": {"arch_options": {"n_feats": 64, "n_blocks": 16}, "crop_size": 48, "episode_steps": 1000,
+    "paper": {"arch": "edsr_official", "arch_options": {"n_feats": 64, "n_blocks": 16}, "crop_size": 48, "episode_steps": 1000,
               "probe_crops": 16, "probe_crop_size": 96, "device": "auto", "torch_threads": None},
 }
 

@@ -95,7 +95,7 @@ def test_bad_config_is_named():
 
 def test_paper_preset_names_its_missing_folders(tmp_path):
     benchmark.main(["--preset", "paper", "--dry-run"])  # the grid prints without data
-    with pytest.raises(SystemExit, match=r"missing path\(s\): train_folder='DIV2K/train'.*test_folders\[Set5\]"):
+    with pytest.raises(SystemExit, match=r"missing path\(s\): train_folder='DIV2K/DIV2K_train_HR'.*test_folders\[Set5\]"):
         benchmark.main(["--preset", "paper", "--out", str(tmp_path / "paper")])
     assert not (tmp_path / "paper").exists()
 

@@ -170,11 +170,13 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 
 
 def test_paper_preset_needs_matching_weights_and_runs_with_them(tmp_path):
-    with pytest.raises(ConfigError, match="arch_options .* differ from the student's FP weights"):
+    with pytest.raises(ConfigError, match="no shipped teacher for architecture 'edsr_official'.*import_edsr"):
         gym.make("SparkKD-v0", preset="paper")
+    with pytest.raises(ConfigError, match="arch_options .* differ from the student's FP weights"):
+        gym.make("SparkKD-v0", preset="paper", arch="edsr")
     from spark_env.models import build_model, save_weights
     path = tmp_path / "edsr_baseline_sr_x2.pt"
-    save_weights(build_model("edsr", 2, n_feats=64, n_blocks=16), "edsr", "sr_x2", path)
+    save_weights(build_model("edsr_official", 2), "edsr_official", "sr_x2", path)
     env = gym.make("SparkKD-v0", preset="paper", teacher_weights=str(path), device="cpu", crop_size=16,
                    probe_crops=1, probe_crop_size=16, episode_steps=1).unwrapped
     env.reset(seed=0)

@@ -92,7 +92,8 @@ def load_teacher(arch: str, task: str, path: str | Path | None = None) -> Restor
         if entry is None:
             shipped = ", ".join(f"{a}/{t}" for a, t in shipped_teachers()) or "none"
             raise ConfigError(f"no shipped teacher for architecture '{arch}' and task '{task}'; shipped: "
-                              f"{shipped}. Train one with experiments/train_teacher.py and pass its path")
+                              f"{shipped}. Train one with experiments/train_teacher.py (edsr_official: or import the "
+                              "official weights with experiments/import_edsr.py) and pass its path")
         model, meta = load_weights(WEIGHTS_DIR / filename, entry["sha256"])
     else:
         model, meta = load_weights(path)
