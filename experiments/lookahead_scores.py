@@ -9,6 +9,10 @@ lookahead agent's action; plus the scores' scale (median absolute score, in 1e-3
 weight) and the share of positive scores. Per-seed means,
 then mean and 95 % bootstrap CI over seeds; also the same figures for the first and the last quarter of the run.
 Writes ``runs/lookahead_scores/<preset>/summary.md`` / ``.csv`` and ``per_step.csv``.
+
+``--finite-differences`` instead checks the scores against measured one-step reward changes (``finite_differences``)
+at one state per seed (5 uniform steps of one crop from the seed) and prints, per state, the smooth cells and the
+scores' agreement with the measured changes on them.
 """
 from __future__ import annotations
 
@@ -18,13 +22,20 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+import torch
 
 import spark_env  # noqa: F401  (registers SparkKD-v0)
 from agents.fixed import HeuristicAgent
 from agents.lookahead import scores_to_action
-from experiments.common import write_table
+from experiments.common import markdown_table, write_table
 from experiments.stats import bootstrap_ci, format_ci
+from spark_env.config import make_config
 from spark_env.difficulty import CHANNELS
+from spark_env.evaluation import measure_border
+from spark_env.lookahead import differentiable_psnr
+from spark_env.qat import CropBatch, QATSession
+
+SMOOTH_TOLERANCE = 0.2  # one-sided differences within 20 % of each other: no rounding jump inside +-delta
 
 
 def cell_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,6 +70,64 @@ def run_seed(seed: int, preset: str, steps: int, batch: int, overrides: dict) ->
     return rows
 
 
+def finite_differences(session: QATSession, crops: CropBatch,
+                       delta: float = 0.01) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores, measured, smooth) over the crops' cells, flattened. ``measured``: the central difference of the
+    probe PSNR (the scores' objective, float64) after one real QAT step with one cell's weight at 1 +- ``delta``,
+    per unit weight. The reward is only piecewise smooth in the weights (a nudge can move a latent weight or an
+    activation across a rounding boundary of the quantizer), so ``smooth`` marks the cells whose forward and
+    backward one-sided differences agree within ``SMOOTH_TOLERANCE``. The session is left as it was."""
+    scores = session.lookahead_scores(crops).flatten().numpy().astype(np.float64)
+    state = session.snapshot()
+    count = crops.lq.shape[0]
+
+    def probe_after(weights: torch.Tensor) -> float:
+        session.restore(state)
+        session.train(crops, session.forward(crops), weights)
+        with torch.no_grad():
+            session.student.eval()
+            out = session.student(session.probe_lq)
+            session.student.train()
+        return differentiable_psnr(out.double(), session.probe_hr.double(), measure_border(session.task)).item()
+
+    base = probe_after(torch.ones(count, 8, 8))
+    up, down = np.zeros(scores.size), np.zeros(scores.size)
+    for cell in range(scores.size):
+        for sign, store in ((1, up), (-1, down)):
+            weights = torch.ones(count, 8, 8)
+            weights.view(-1)[cell] += sign * delta
+            store[cell] = sign * (probe_after(weights) - base) / delta
+    session.restore(state)
+    smooth = np.abs(up - down) <= SMOOTH_TOLERANCE * np.maximum(np.abs(up), np.abs(down))
+    return scores, (up + down) / 2, smooth
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (no ties expected: continuous values)."""
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def finite_difference_table(preset: str, seeds: int, delta: float = 0.01, warmup: int = 5) -> pd.DataFrame:
+    """Per seed: one state (``warmup`` uniform steps of one crop), its smooth cells and their agreement."""
+    rows = []
+    for seed in range(seeds):
+        session = QATSession(make_config(preset))
+        session.start(seed)
+        for _ in range(warmup):
+            crops = session.sample(1)
+            session.train(crops, session.forward(crops), None)
+        scores, measured, smooth = finite_differences(session, session.sample(1), delta)
+        kept = scores[smooth], measured[smooth]
+        rows.append({"seed": seed, "smooth cells": int(smooth.sum()),
+                     "sign agreement": float(np.mean(np.sign(kept[0]) == np.sign(kept[1]))) if smooth.any()
+                     else np.nan,
+                     "spearman": spearman(*kept) if smooth.sum() > 2 else np.nan,
+                     "median measured / score": float(np.median(kept[1] / kept[0])) if smooth.any() else np.nan,
+                     "median abs measured, all cells": float(np.median(np.abs(measured))),
+                     "median abs score": float(np.median(np.abs(scores)))})
+    return pd.DataFrame(rows)
+
+
 def summarize(per_step: pd.DataFrame, steps: int) -> pd.DataFrame:
     """Mean and 95 % bootstrap CI over seeds of each figure, for the whole run and its first / last quarter."""
     figures = [c for c in per_step.columns if c not in ("seed", "step")]
@@ -83,7 +152,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--finite-differences", action="store_true",
+                        help="check the scores against measured one-step reward changes (one crop, --seeds states)")
+    parser.add_argument("--delta", type=float, default=0.01, help="finite differences: the nudge of a cell's weight")
     args = parser.parse_args(argv)
+    if args.finite_differences:
+        table = finite_difference_table(args.preset, args.seeds, args.delta)
+        print(f"Scores against one-step finite differences ({args.preset}, delta {args.delta}, one crop, one state "
+              "per seed)\n")
+        print(markdown_table(table, ".4g"))
+        return
     overrides = {"arch": args.arch, "w_bits": args.bits, "a_bits": args.bits, "torch_threads": 1}
     rows = [row for seed in range(args.seeds) for row in run_seed(seed, args.preset, args.steps, args.batch,
                                                                    overrides)]
