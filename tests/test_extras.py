@@ -1,4 +1,4 @@
-"""The `extra` extra makes SB3's conventions work (TensorBoard logging, the progress bar), and the README's
+"""The `extra` extra makes SB3's conventions work (TensorBoard logging, the progress bar), and the documented
 CleanRL-style loop runs as written."""
 import re
 from pathlib import Path
@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import spark_env  # noqa: F401
 from agents import make_agent
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+LOOP_DOC = Path(__file__).resolve().parents[1] / "docs" / "own_loop.md"
 
 
 def test_sb3_logs_to_tensorboard_and_shows_a_progress_bar_on_the_tiny_preset(tmp_path, capsys):
@@ -27,11 +27,11 @@ def test_sb3_logs_to_tensorboard_and_shows_a_progress_bar_on_the_tiny_preset(tmp
     assert "32/32" in capsys.readouterr().out  # rich's progress bar reached the budget
 
 
-def test_the_readme_cleanrl_style_loop_runs(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def test_the_documented_cleanrl_style_loop_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", LOOP_DOC.read_text(), flags=re.S)
     loop = [b for b in blocks if "RecordEpisodeStatistics" in b]
     assert len(loop) == 1
-    exec(compile(loop[0], "README.md (CleanRL-style loop)", "exec"), {"__name__": "readme_loop"})
+    exec(compile(loop[0], "docs/own_loop.md", "exec"), {"__name__": "readme_loop"})
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("update ")]
     assert [line.split(":")[0] for line in lines] == ["update 0", "update 1", "update 2"]
     assert all("returns [" in line and "final probe PSNR [" in line for line in lines)
