@@ -17,14 +17,14 @@ latest ``buffer_size`` pairs). It reads the scores from ``info["lookahead_scores
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from agents.base import Agent, Callback, batched
-from agents.spark import SparkAgentConfig, seeded_policy
+from agents.spark import SparkAgentConfig, fit_policy_mean, save_policy, seeded_policy
 from spark_env.errors import ConfigError
 
 
@@ -125,16 +125,10 @@ class LookaheadDistillAgent(Agent):
         grids = torch.from_numpy(np.concatenate(self.grids)[-self.config.buffer_size:])
         targets = torch.from_numpy(np.concatenate(self.targets)[-self.config.buffer_size:])
         self.grids, self.targets = [grids.numpy()], [targets.numpy()]
-        for _ in range(self.config.epochs):
-            loss = (self.policy(grids).mean - targets).pow(2).mean()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        return loss.item()
+        return fit_policy_mean(self.policy, self.optimizer, grids, targets, self.config.epochs)
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"policy": self.policy.state_dict(), "config": asdict(self.config)}, path)
+        save_policy(path, self.policy, self.config)
 
     def load(self, path: str | Path) -> "LookaheadDistillAgent":
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -64,6 +64,24 @@ class SparkPolicy(nn.Module):
         return torch.distributions.Normal(mean, std)
 
 
+def fit_policy_mean(policy: SparkPolicy, optimizer: torch.optim.Optimizer, grids: torch.Tensor,
+                    targets: torch.Tensor, epochs: int) -> float:
+    """Regress the policy mean onto target maps ((B, 4, 8, 8) grids -> (B, 8, 8) targets) for ``epochs`` Adam
+    steps of mean-squared error; returns the last loss."""
+    for _ in range(epochs):
+        loss = (policy(grids).mean - targets).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def save_policy(path: str | Path, policy: SparkPolicy, config) -> None:
+    """The policy's weights and its agent's config (a dataclass), for ``torch.load(weights_only=True)``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"policy": policy.state_dict(), "config": asdict(config)}, path)
+
+
 def seeded_policy(config: SparkAgentConfig) -> SparkPolicy:
     """A freshly initialised policy, its initial weights drawn from ``config.seed`` alone (torch's global generator
     is left as it was)."""
@@ -157,17 +175,12 @@ class SparkAgent(Agent):
         grids = torch.from_numpy(np.concatenate(self.warm_grids))
         targets = torch.from_numpy(self.imitated.act(grids.numpy()))
         optimizer = torch.optim.Adam(self.policy.net.parameters(), lr=self.config.lr)
-        for _ in range(self.config.warm_start_epochs):
-            loss = (self.policy(grids).mean - targets).pow(2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        loss = fit_policy_mean(self.policy, optimizer, grids, targets, self.config.warm_start_epochs)
         self.imitated, self.warm_grids = None, []
-        return loss.item()
+        return loss
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"policy": self.policy.state_dict(), "config": asdict(self.config)}, path)
+        save_policy(path, self.policy, self.config)
 
     def load(self, path: str | Path) -> "SparkAgent":
         payload = torch.load(path, map_location="cpu", weights_only=True)
