@@ -132,3 +132,9 @@ def test_quantization_and_the_env_run_on_the_official_variant(tmp_path):
     quantized = [name for name, module in session.student.named_modules() if type(module).__name__ == "QuantConv2d"]
     assert quantized and all(name.startswith("body.") for name in quantized)
     assert torch.equal(session.student.rgb_mean, session.teacher.rgb_mean)
+    for feature_kd in ("at", "fakd"):  # the feature-KD baselines match the variant's body features
+        env = gym.make("SparkKD-v0", preset="tiny", arch="edsr_official", teacher_weights=str(tmp_path / "ours.pt"),
+                       feature_kd=feature_kd, lambda_feat=1.0, episode_steps=1)
+        env.reset(seed=0)
+        _, reward, _, _, info = env.step(np.zeros((8, 8), np.float32))
+        assert np.isfinite(reward) and info["feat_loss"] > 0
