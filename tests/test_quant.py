@@ -108,3 +108,10 @@ def test_bad_input_is_named():
         quantize_model(model, 4, 4, bit_widths={"body.conv": 9})
     with pytest.raises(ConfigError, match="unknown calibration method 'kl'; allowed: minmax, percentile, mse"):
         calibrate(quantize_model(model), [torch.rand(1, 3, 8, 8)], method="kl")
+
+
+@pytest.mark.parametrize("activation_quantizer", ["lsq", "pams"])
+def test_quantized_layers_live_on_their_convolutions_device(activation_quantizer):
+    """No GPU here: the meta device stands in for CUDA (a CPU-created step beside CUDA weights used to fail)."""
+    layer = QuantConv2d(torch.nn.Conv2d(4, 4, 3).to("meta"), 4, 4, activation_quantizer)
+    assert {t.device.type for t in [*layer.parameters(), *layer.buffers()]} == {"meta"}

@@ -44,8 +44,8 @@ def choose_range(quantizer: ActivationQuantizer, observer: RangeObserver, method
     max_value = max(abs(observer.min), abs(observer.max)) if signed else observer.max
     if method == "percentile":
         return float(torch.quantile(magnitudes, percentile / 100.0)), signed
-    if method == "mse":
-        values = observer.sample()
+    if method == "mse":  # the candidate ranges are tried where the quantizer lives (its step on CUDA for a GPU run)
+        values = observer.sample().to(next(quantizer.parameters()).device)
         best, best_err = max_value, float("inf")
         with torch.no_grad():
             for ratio in torch.linspace(0.05, 1.0, 40).tolist():

@@ -28,6 +28,7 @@ class QuantConv2d(nn.Module):
         self.weight_quantizer = WeightQuantizer(conv.weight, w_bits, axis=1 if self.transposed else 0,
                                                 per_channel=per_channel, init=weight_init)
         self.input_quantizer = make_activation_quantizer(activation_quantizer, a_bits)
+        self.to(conv.weight.device)  # the quantizers' steps live where the layer does (a CUDA model stays on CUDA)
 
     @property
     def bits(self) -> tuple[int, int]:

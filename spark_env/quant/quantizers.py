@@ -94,8 +94,8 @@ class WeightQuantizer(nn.Module):
         self.per_channel = per_channel
         self.qmin, self.qmax = signed_grid(bits, narrow=True)
         channels = weight.shape[axis] if per_channel else 1
-        self.scale = nn.Parameter(torch.ones(channels))
-        self.register_buffer("zero_point", torch.zeros(channels))
+        self.scale = nn.Parameter(torch.ones(channels, device=weight.device))
+        self.register_buffer("zero_point", torch.zeros(channels, device=weight.device))
         self.init_from(weight, init)
 
     def _channels_last(self, weight: torch.Tensor) -> torch.Tensor:
