@@ -77,7 +77,7 @@ class SparkConfig:
                                              # 0 = only at the end of the episode
     divergence_penalty: float = -10.0        # reward of a step whose loss is not finite (the episode then ends)
     lookahead_info: bool = False             # put the per-cell lookahead scores (spark_env.lookahead) of the
-                                             # observed crops in info["lookahead_scores"] (costs ~3 QAT steps)
+                                             # observed crops in info["lookahead_scores"] (a step costs ~3.3x)
     # probe set (validation crops used by rewards)
     probe_crops: int = 4                     # number of fixed validation crops
     probe_crop_size: int = 32                # their LR side in pixels (images smaller than that are skipped)

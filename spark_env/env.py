@@ -75,8 +75,8 @@ class SparkKDEnv(gym.Env):
     ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``; ``weight_map`` (8, 8);
     ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
     (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
-    step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal, about
-    three QAT steps of extra cost, off by default). Nothing wall-clock: per-phase timings are in
+    step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal that makes a
+    step about 3.3x as long, off by default). Nothing wall-clock: per-phase timings are in
     ``env.unwrapped.timings``.
 
     ## Arguments
