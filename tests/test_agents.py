@@ -45,7 +45,7 @@ def test_spark_warm_start_imitates_the_heuristic_then_keeps_learning():
 
 
 def test_unknown_agent_lists_names():
-    with pytest.raises(ValueError, match="unknown agent 'dqn'; available: spark, pgpe, ppo, a2c"):
+    with pytest.raises(ValueError, match="unknown agent 'dqn'; available: spark, spark_distill, pgpe, ppo, a2c"):
         make_agent("dqn", TargetCellsEnv())
 
 

@@ -37,7 +37,7 @@ def test_yaml_with_preset_key_and_bad_key(tmp_path):
     ({"kd_loss": "kl"}, "kd_loss='kl' is invalid; allowed: l1, l2, charbonnier"),
     ({"action_mapping": "sigmoid"}, "action_mapping='sigmoid' is invalid; allowed: softmax, linear, raw"),
     ({"task": "sr_x8"}, "unknown task 'sr_x8'"),
-    ({"arch": "swinir"}, "arch='swinir' is invalid; allowed: edsr, srresnet, fsrcnn, imdn"),
+    ({"arch": "swinir"}, "arch='swinir' is invalid; allowed: edsr, edsr_official, srresnet, fsrcnn, imdn"),
     ({"quantizer": "dorefa"}, "quantizer='dorefa' is invalid; allowed: lsq, pams"),
     ({"calibration": "kl"}, "calibration='kl' is invalid; allowed: minmax, percentile, mse"),
 ])
