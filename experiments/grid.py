@@ -214,7 +214,7 @@ def make_backend(name: str, address: str | None = None, num_gpus: float = 0,
 
 
 def run_grid(jobs: list[Job], fn: JobFunction, store: ResultsStore, backend: LocalBackend | RayBackend,
-             label: Callable[[Job], str] = job_label, desc: str = "grid") -> int:
+             desc: str = "grid") -> int:
     """Run the unfinished ``jobs``; returns how many ran. A progress bar shows the finished count and a running
     cell (local backends: the oldest started run; Ray: the latest finished one)."""
     store.job_order = [store.key(job.key) for job in jobs]
@@ -226,15 +226,15 @@ def run_grid(jobs: list[Job], fn: JobFunction, store: ResultsStore, backend: Loc
     bar = tqdm(total=len(todo), desc=desc, dynamic_ncols=True)
     unfinished = list(todo)  # local backends start jobs in this order, so the first one is running
     if unfinished and backend.name == "local":
-        bar.set_postfix_str(label(unfinished[0]))
+        bar.set_postfix_str(job_label(unfinished[0]))
     for job, output in backend.imap(fn, todo):
         for name, rows in output.items():
             store.add(name, rows)
         unfinished.remove(job)
         bar.update(1)
         if backend.name == "local":
-            bar.set_postfix_str(label(unfinished[0]) if unfinished else "done")
+            bar.set_postfix_str(job_label(unfinished[0]) if unfinished else "done")
         else:
-            bar.set_postfix_str(f"finished {label(job)}")
+            bar.set_postfix_str(f"finished {job_label(job)}")
     bar.close()
     return len(todo)
