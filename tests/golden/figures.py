@@ -1,0 +1,59 @@
+"""Golden figures: a few tiny-preset QAT runs of every built-in agent and reward, recorded before a refactoring and
+compared after it (``tests/golden/test_golden.py``).
+
+    python -m tests.golden.figures --record     # rewrite tiny_runs.json from the current code
+
+Each case is one measured QAT run (``experiments.qat_runs.qat_run``) on the tiny preset with 2 crops per step; the
+learning agents first train on other QAT runs, long enough for at least one update of each. The figures are the
+final student's test PSNR / SSIM, the probe PSNR at the end and the episode return.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from experiments.qat_runs import RunSpec, qat_run
+
+GOLDEN_FILE = Path(__file__).with_name("tiny_runs.json")
+FIGURES = ("psnr", "ssim", "probe_end", "return")
+BATCH = 2
+# env steps of agent training before the measured run: one tiny episode is 8 steps x 2 crops = 16 env steps
+PRETRAIN = {"spark": 32, "spark_distill": 64, "pgpe": 64, "ppo": 64, "a2c": 32, "sac": 48, "td3": 48}
+AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3", "uniform", "random", "lookahead",
+          "heuristic_laplacian", "heuristic_variance", "heuristic_error", "heuristic_gap", "heuristic_combined")
+REWARDS = ("probe_psnr_gain", "crop_psnr_gain", "gap_potential", "ssim_gain", "final_psnr",
+           "counterfactual_uniform", "val_psnr_gain")
+
+
+def cases() -> dict[str, RunSpec]:
+    """Case label -> the run it measures."""
+    specs = {}
+    for agent in AGENTS:
+        overrides = {"lookahead_info": True} if agent == "spark_distill" else {}
+        specs[f"agent={agent}"] = RunSpec(agent=agent, batch=BATCH, seed=3, preset="tiny", overrides=overrides,
+                                          pretrain_steps=PRETRAIN.get(agent, 0))
+    for reward in REWARDS:
+        specs[f"reward={reward}"] = RunSpec(agent="spark", batch=BATCH, seed=5, preset="tiny",
+                                            overrides={"reward": reward}, pretrain_steps=32)
+    return specs
+
+
+def measure(spec: RunSpec) -> dict[str, float]:
+    metrics = qat_run(spec).metrics
+    return {name: float(metrics[name]) for name in FIGURES}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--record", action="store_true", help=f"write {GOLDEN_FILE.name}")
+    args = parser.parse_args()
+    figures = {label: measure(spec) for label, spec in cases().items()}
+    text = json.dumps(figures, indent=1, sort_keys=True)
+    if args.record:
+        GOLDEN_FILE.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
