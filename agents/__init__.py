@@ -1,47 +1,54 @@
-"""Everything that acts in SparkKD-v0, behind one interface: ``make_agent(name, env, **kwargs)``.
+"""Everything that acts in SparkKD, behind one interface: ``make_agent(name, env, seed=0, **kwargs)``.
 
-Names: ``spark`` (built-in policy CNN + REINFORCE), ``spark_distill`` (the same policy regressed onto the lookahead
-map: dense per-cell credit; its env needs ``lookahead_info=True``), ``lookahead`` (the meta-gradient map, read from
-the env's episode), ``pgpe`` (parameter-exploring policy gradients on a linear
-policy of the z-scored difficulty channels, antithetic pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``,
-``td3`` (Stable-Baselines3), ``uniform``, ``random``, ``heuristic_laplacian``, ``heuristic_variance``,
-``heuristic_error``, ``heuristic_gap``, ``heuristic_combined``.
+The agents are registered in ``agents.registry`` (``AGENTS``; ``agent_names()`` lists them): ``spark`` (built-in
+policy CNN + REINFORCE), ``spark_distill`` (the same policy regressed onto the lookahead map: dense per-cell credit;
+its env needs ``lookahead_info=True``), ``lookahead`` (the meta-gradient map, read from the env's episode),
+``pgpe`` (parameter-exploring policy gradients on a linear policy of the z-scored difficulty channels, antithetic
+pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3), ``uniform``, ``random``,
+``heuristic_<channel>`` for each difficulty channel and ``heuristic_combined``. Wherever a name is accepted,
+``"package.module:factory"`` names a user's agent.
 """
 from __future__ import annotations
 
 from agents.base import Agent
-from agents.fixed import HEURISTIC_CHANNELS, HeuristicAgent, RandomAgent, UniformAgent
+from agents.fixed import HeuristicAgent, RandomAgent, UniformAgent
 from agents.lookahead import DistillConfig, LookaheadAgent, LookaheadDistillAgent
 from agents.pgpe import PGPEAgent, PGPEConfig
+from agents.registry import (AGENTS, AgentEntry, agent_entry, agent_names, make_agent, register_agent,
+                             unregister_agent)
 from agents.spark import SparkAgent, SparkAgentConfig
+from spark_env.difficulty import CHANNELS
 
 SB3_NAMES = ("ppo", "a2c", "sac", "td3")
-AGENT_NAMES = ("spark", "spark_distill", "pgpe", *SB3_NAMES, "uniform", "random", "lookahead",
-               *(f"heuristic_{c}" for c in (*HEURISTIC_CHANNELS, "combined")))
 
 
-def make_agent(name: str, env, seed: int = 0, **kwargs) -> Agent:
-    """Build an agent by name for ``env``; ``seed`` seeds the first env reset of ``learn`` (every agent), learning
-    agents and the random agent. An unknown name raises ValueError listing the known ones."""
-    if name == "spark":
-        return SparkAgent(env, seed=seed, **kwargs)
-    if name == "pgpe":
-        return PGPEAgent(env, seed=seed, **kwargs)
-    if name == "spark_distill":
-        return LookaheadDistillAgent(env, seed=seed, **kwargs)
-    if name == "lookahead":
-        return LookaheadAgent(env, seed, **kwargs)
-    if name in SB3_NAMES:
+def _sb3_factory(algorithm: str):
+    def factory(env, seed: int = 0, **kwargs) -> Agent:
         from agents.sb3 import SB3Agent  # imports stable-baselines3 only when asked for
-        return SB3Agent(env, name, seed=seed, **kwargs)
-    if name == "uniform":
-        return UniformAgent(env, seed)
-    if name == "random":
-        return RandomAgent(env, seed=seed)
-    if name.startswith("heuristic_") and name in AGENT_NAMES:
-        return HeuristicAgent(env, name.removeprefix("heuristic_"), seed, **kwargs)
-    raise ValueError(f"unknown agent '{name}'; available: {', '.join(AGENT_NAMES)}")
+        return SB3Agent(env, algorithm, seed=seed, **kwargs)
+    return factory
 
 
-__all__ = ["AGENT_NAMES", "Agent", "DistillConfig", "LookaheadAgent", "LookaheadDistillAgent", "PGPEAgent",
-           "PGPEConfig", "SparkAgent", "SparkAgentConfig", "make_agent"]
+def _heuristic_factory(channel: str):
+    def factory(env, seed: int = 0, **kwargs) -> Agent:
+        return HeuristicAgent(env, channel, seed, **kwargs)
+    return factory
+
+
+register_agent("spark", SparkAgent, learns=True, summary="the paper's 3-conv policy CNN, REINFORCE")
+register_agent("spark_distill", LookaheadDistillAgent, learns=True, env_overrides={"lookahead_info": True},
+               summary="the policy CNN regressed onto the lookahead map")
+register_agent("pgpe", PGPEAgent, learns=True, summary="PGPE on 4 weights of the z-scored difficulty channels")
+for _name in SB3_NAMES:
+    register_agent(_name, _sb3_factory(_name), learns=True, summary=f"Stable-Baselines3 {_name.upper()}")
+register_agent("uniform", UniformAgent, learns=False, summary="the zero action: uniform KD")
+register_agent("random", RandomAgent, learns=False, summary="uniformly random maps")
+register_agent("lookahead", LookaheadAgent, learns=False, summary="the per-cell meta-gradient map (no RL)")
+for _channel in (*CHANNELS, "combined"):
+    register_agent(f"heuristic_{_channel}", _heuristic_factory(_channel), learns=False,
+                   summary=f"more KD where the {_channel} channel is high" if _channel != "combined"
+                   else "more KD where the mean z-score of the four channels is high")
+
+__all__ = ["AGENTS", "Agent", "AgentEntry", "DistillConfig", "LookaheadAgent", "LookaheadDistillAgent",
+           "PGPEAgent", "PGPEConfig", "SB3_NAMES", "SparkAgent", "SparkAgentConfig", "agent_entry", "agent_names",
+           "make_agent", "register_agent", "unregister_agent"]

@@ -1,23 +1,27 @@
 """The interface every agent of the benchmark implements."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
-# callback(locals_dict) -> bool; returning False stops learning early (SB3's convention).
-Callback = Callable[[dict], bool]
+from agents.loop import Callback, Step, as_batch, run_loop
 
 
 class Agent:
-    """Acts in SparkKD-v0 (or its batched vector env). Subclasses override what they need.
+    """Acts in SparkKD (or its batched vector env). Subclasses override what they need.
 
+    * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in
+      [-1, 1]. Implement ``act_batch`` (always (B, 4, 8, 8) -> (B, 8, 8)) and ``act`` handles both shapes, or
+      override ``act`` itself.
     * ``learn(total_steps, callback=None)``: interact for ``total_steps`` env steps (vector steps count once per
-      sub-env); returns self. The first reset uses the agent's ``seed``, so agents built with the same seed start
-      from the same QAT run; a later ``learn`` continues from there (``reset_env``). Fixed agents learn nothing but
-      still act, so ``learn`` runs their QAT.
-    * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in [-1, 1].
+      sub-env) through ``agents.loop.run_loop``; returns self. The first reset uses the agent's ``seed``, so agents
+      built with the same seed start from the same QAT run; a later ``learn`` continues from there
+      (``reset_env``). The default acts with ``choose`` and learns with ``observe``: a learning agent overrides
+      ``observe`` (and ``choose`` when it explores differently from ``act``); fixed agents learn nothing but still
+      act, so ``learn`` runs their QAT.
     * ``save(path)`` / ``load(path)``: parameters, loaded safely (``weights_only=True``).
     """
 
@@ -35,19 +39,24 @@ class Agent:
         return self.env.reset(seed=seed)
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "Agent":
-        obs, _ = self.reset_env()
-        done_steps = 0
-        while done_steps < total_steps:
-            obs, reward, terminated, truncated, _ = self.env.step(self.act(obs))
-            done_steps += np.size(reward)
-            if np.ndim(reward) == 0 and (terminated or truncated) and done_steps < total_steps:
-                obs, _ = self.env.reset()
-            if callback is not None and callback(locals()) is False:
-                break
+        run_loop(self.env, self.choose, total_steps, self.reset_env, self.observe, callback, agent=self)
         return self
 
+    def choose(self, grids: np.ndarray, info: dict) -> np.ndarray:
+        """The action taken while learning, for batched grids (B, 4, 8, 8) and the info that came with them."""
+        return self.act(grids)
+
+    def observe(self, step: Step) -> None:
+        """What the agent learns from one env step (nothing, for a fixed agent)."""
+
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        raise NotImplementedError
+        grids, single = as_batch(obs)
+        actions = self.act_batch(grids, deterministic)
+        return actions[0] if single else actions
+
+    def act_batch(self, grids: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """(B, 4, 8, 8) grids -> (B, 8, 8) float32 actions in [-1, 1]."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither act nor act_batch")
 
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -57,11 +66,17 @@ class Agent:
         return self
 
 
-def batched(obs: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(4, 8, 8) -> ((1, 4, 8, 8), True); (B, 4, 8, 8) -> (same, False)."""
-    obs = np.asarray(obs, dtype=np.float32)
-    if obs.ndim == 3:
-        return obs[None], True
-    if obs.ndim != 4 or obs.shape[1:] != (4, 8, 8):
-        raise ValueError(f"observation has shape {obs.shape}; expected (4, 8, 8) or (B, 4, 8, 8)")
-    return obs, False
+ConfigT = TypeVar("ConfigT")
+
+
+def agent_config(config_class: type[ConfigT], config: ConfigT | None, seed: int | None,
+                 overrides: dict[str, Any]) -> ConfigT:
+    """An agent's config dataclass: ``config`` or one built from keyword ``overrides`` (not both), with ``seed``
+    (when given) replacing the config's seed."""
+    if config is not None and overrides:
+        raise ValueError(f"pass a {config_class.__name__} or keyword overrides {sorted(overrides)}, not both")
+    config = config if config is not None else config_class(**overrides)
+    return config if seed is None else dataclasses.replace(config, seed=seed)
+
+
+__all__ = ["Agent", "Callback", "Step", "agent_config", "as_batch"]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.base import Agent, batched
+from agents.base import Agent
 from spark_env.difficulty import CHANNELS
 
-HEURISTIC_CHANNELS = {"laplacian": 0, "variance": 1, "error": 2, "gap": 3}
 
 
 class UniformAgent(Agent):
@@ -19,10 +18,8 @@ class UniformAgent(Agent):
 
     name = "uniform"
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
-        actions = np.zeros((grids.shape[0], 8, 8), np.float32)
-        return actions[0] if single else actions
+    def act_batch(self, grids, deterministic=False):
+        return np.zeros((grids.shape[0], 8, 8), np.float32)
 
 
 class RandomAgent(Agent):
@@ -34,10 +31,8 @@ class RandomAgent(Agent):
         super().__init__(env, seed)
         self.rng = np.random.default_rng(seed)
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
-        actions = self.rng.uniform(-1, 1, (grids.shape[0], 8, 8)).astype(np.float32)
-        return actions[0] if single else actions
+    def act_batch(self, grids, deterministic=False):
+        return self.rng.uniform(-1, 1, (grids.shape[0], 8, 8)).astype(np.float32)
 
 
 def zscore(grids: np.ndarray) -> np.ndarray:
@@ -52,20 +47,17 @@ class HeuristicAgent(Agent):
 
     def __init__(self, env, channel: str = "combined", seed: int | None = None, sign: float = 1.0) -> None:
         super().__init__(env, seed)
-        if channel != "combined" and channel not in HEURISTIC_CHANNELS:
-            raise ValueError(f"unknown heuristic channel '{channel}'; allowed: "
-                             f"{', '.join(HEURISTIC_CHANNELS)}, combined")
+        if channel != "combined" and channel not in CHANNELS:
+            raise ValueError(f"unknown heuristic channel '{channel}'; allowed: {', '.join(CHANNELS)}, combined")
         if sign not in (1.0, -1.0):
             raise ValueError(f"sign={sign!r} is invalid; allowed: 1 (the heuristic) or -1 (its inverse)")
         self.channel = channel
         self.sign = float(sign)
         self.name = f"heuristic_{channel}" if sign > 0 else f"inverse_heuristic_{channel}"
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
+    def act_batch(self, grids, deterministic=False):
         if self.channel == "combined":
             score = np.mean([zscore(grids[:, c]) for c in range(len(CHANNELS))], axis=0)
         else:
-            score = zscore(grids[:, HEURISTIC_CHANNELS[self.channel]])
-        actions = np.clip(self.sign * score, -1, 1).astype(np.float32)
-        return actions[0] if single else actions
+            score = zscore(grids[:, CHANNELS.index(self.channel)])
+        return np.clip(self.sign * score, -1, 1).astype(np.float32)

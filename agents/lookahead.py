@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.base import Agent, Callback, batched
+from agents.base import Agent, agent_config, Step
 from agents.spark import SparkAgentConfig, fit_policy_mean, save_policy, seeded_policy
 from spark_env.errors import ConfigError
 
@@ -53,14 +53,12 @@ class LookaheadAgent(Agent):
         super().__init__(env, seed)
         self.temperature = _check_temperature(temperature)
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
+    def act_batch(self, grids, deterministic=False):
         scores = self.env.unwrapped.episode.lookahead_scores().numpy()
         if scores.shape[0] != grids.shape[0]:
             raise ValueError(f"observation holds {grids.shape[0]} grid(s) but the env's episode has "
                              f"{scores.shape[0]} crop(s); the lookahead agent acts on its own env's observation")
-        actions = scores_to_action(scores, self.temperature)
-        return actions[0] if single else actions
+        return scores_to_action(scores, self.temperature)
 
 
 @dataclass
@@ -79,8 +77,8 @@ class LookaheadDistillAgent(Agent):
 
     name = "spark_distill"
 
-    def __init__(self, env, config: DistillConfig | None = None, **overrides) -> None:
-        self.config = config or DistillConfig(**overrides)
+    def __init__(self, env, config: DistillConfig | None = None, seed: int | None = None, **overrides) -> None:
+        self.config = agent_config(DistillConfig, config, seed, overrides)
         _check_temperature(self.config.temperature)
         super().__init__(env, self.config.seed)
         self.policy = seeded_policy(SparkAgentConfig(hidden=self.config.hidden, seed=self.config.seed))
@@ -88,12 +86,11 @@ class LookaheadDistillAgent(Agent):
         self.grids: list[np.ndarray] = []
         self.targets: list[np.ndarray] = []
         self.history: list[dict] = []  # one row per fit: env steps so far, regression loss
+        self._since_fit = 0  # env steps since the last fit
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
+    def act_batch(self, grids, deterministic=False):
         with torch.no_grad():
-            actions = self.policy(torch.from_numpy(grids)).mean.numpy().astype(np.float32)
-        return actions[0] if single else actions
+            return self.policy(torch.from_numpy(grids)).mean.numpy().astype(np.float32)
 
     def _targets(self, info: dict, count: int) -> np.ndarray:
         if "lookahead_scores" not in info:
@@ -101,24 +98,14 @@ class LookaheadDistillAgent(Agent):
                               "lookahead_info=True")
         return scores_to_action(info["lookahead_scores"], self.config.temperature).reshape(count, 8, 8)
 
-    def learn(self, total_steps: int, callback: Callback | None = None) -> "LookaheadDistillAgent":
-        obs, info = self.reset_env()
-        done_steps, since_fit = 0, 0
-        while done_steps < total_steps:
-            grids, single = batched(obs)
-            self.grids.append(grids)
-            self.targets.append(self._targets(info, len(grids)))
-            obs, reward, terminated, truncated, info = self.env.step(self.act(obs))
-            done_steps += len(grids)
-            since_fit += len(grids)
-            if single and (terminated or truncated) and done_steps < total_steps:
-                obs, info = self.env.reset()
-            if since_fit >= self.config.update_every:
-                self.history.append({"step": done_steps, "mse": self._fit()})
-                since_fit = 0
-            if callback is not None and callback(locals()) is False:
-                break
-        return self
+    def observe(self, step: Step) -> None:
+        """Keep (grid, lookahead map) of the step's observation; fit every ``update_every`` env steps."""
+        self.grids.append(step.obs)
+        self.targets.append(self._targets(step.info, len(step.obs)))
+        self._since_fit += len(step.obs)
+        if self._since_fit >= self.config.update_every:
+            self.history.append({"step": step.steps_done, "mse": self._fit()})
+            self._since_fit = 0
 
     def _fit(self) -> float:
         """Fit the policy mean to the kept targets; returns the last mean-squared error."""

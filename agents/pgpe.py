@@ -22,13 +22,15 @@ counts with the divergence penalty in its return.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from agents.base import Agent, Callback, batched
+from agents.base import Agent, agent_config, Callback
+from agents.loop import run_loop
 from agents.fixed import zscore
 from spark_env.difficulty import CHANNELS
 
@@ -48,8 +50,8 @@ class PGPEConfig:
 class PGPEAgent(Agent):
     name = "pgpe"
 
-    def __init__(self, env, config: PGPEConfig | None = None, **overrides) -> None:
-        self.config = config or PGPEConfig(**overrides)
+    def __init__(self, env, config: PGPEConfig | None = None, seed: int | None = None, **overrides) -> None:
+        self.config = agent_config(PGPEConfig, config, seed, overrides)
         if self.config.sigma <= 0 or self.config.lr <= 0 or self.config.pairs_per_update < 1:
             raise ValueError(f"PGPE needs sigma > 0, lr > 0 and pairs_per_update >= 1; got {self.config}")
         if len(self.config.init) != len(CHANNELS):
@@ -78,24 +80,14 @@ class PGPEAgent(Agent):
         score = sum(w * zscore(obs[:, c]) for c, w in enumerate(weights))
         return np.clip(score, -1.0, 1.0).astype(np.float32)
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
-        actions = self.policy(self.mu, grids)
-        return actions[0] if single else actions
+    def act_batch(self, grids, deterministic=False):
+        return self.policy(self.mu, grids)
 
     def _episode(self, weights: np.ndarray, seed: int) -> tuple[float, int]:
         """One whole episode with fixed weights from the QAT seed; returns (return, env steps taken)."""
-        obs, _ = self.env.reset(seed=seed)
-        total, steps = 0.0, 0
-        while True:
-            grids, single = batched(obs)
-            actions = self.policy(weights, grids)
-            obs, reward, terminated, truncated, _ = self.env.step(actions[0] if single else actions)
-            rewards = np.atleast_1d(reward)
-            total += float(rewards[0])
-            steps += rewards.size
-            if bool(np.atleast_1d(terminated)[0] or np.atleast_1d(truncated)[0]):
-                return total, steps
+        result = run_loop(self.env, lambda grids, info: self.policy(weights, grids), math.inf,
+                          lambda: self.env.reset(seed=seed), agent=self, until_episode_end=True)
+        return result.episode_return, result.steps_done
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "PGPEAgent":
         self._unspent_steps += total_steps

@@ -20,7 +20,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from agents.base import Agent, Callback, batched
+from agents.base import Agent, Callback
 from spark_env.difficulty import GRID
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
@@ -160,11 +160,9 @@ class SB3Agent(Agent):
                          log_interval=self.log_interval)
         return self
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
+    def act_batch(self, grids, deterministic=False):
         actions, _ = self.model.predict(grids, deterministic=deterministic)
-        actions = np.asarray(actions, dtype=np.float32).reshape(grids.shape[0], GRID, GRID)
-        return actions[0] if single else actions
+        return np.asarray(actions, dtype=np.float32).reshape(grids.shape[0], GRID, GRID)
 
     def save(self, path: str | Path) -> None:
         self.model.save(path)

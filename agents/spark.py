@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Agent, Callback, batched
+from agents.base import Agent, agent_config, Step
 from agents.fixed import HeuristicAgent
 
 
@@ -93,8 +93,8 @@ def seeded_policy(config: SparkAgentConfig) -> SparkPolicy:
 class SparkAgent(Agent):
     name = "spark"
 
-    def __init__(self, env, config: SparkAgentConfig | None = None, **overrides) -> None:
-        self.config = config or SparkAgentConfig(**overrides)
+    def __init__(self, env, config: SparkAgentConfig | None = None, seed: int | None = None, **overrides) -> None:
+        self.config = agent_config(SparkAgentConfig, config, seed, overrides)
         super().__init__(env, self.config.seed)
         self.rng = np.random.default_rng(self.config.seed)
         self.policy = seeded_policy(self.config)
@@ -103,17 +103,16 @@ class SparkAgent(Agent):
         self.history: list[dict] = []  # one row per env step: reward, probe_psnr when the env reports it
         self.imitated = HeuristicAgent(env, self.config.warm_start) if self.config.warm_start else None
         self.warm_grids: list[np.ndarray] = []
+        self._batch: list[Step] = []  # steps since the last policy update
 
-    def act(self, obs, deterministic=False):
-        grids, single = batched(obs)
+    def act_batch(self, grids, deterministic=False):
         with torch.no_grad():
             dist = self.policy(torch.from_numpy(grids))
         if deterministic:
             actions = dist.mean.numpy()
         else:
             actions = dist.mean.numpy() + dist.stddev.numpy() * self.rng.standard_normal(dist.mean.shape)
-        actions = actions.astype(np.float32)
-        return actions[0] if single else actions
+        return actions.astype(np.float32)
 
     def _update(self, grids: list[np.ndarray], actions: list[np.ndarray], rewards: list[np.ndarray],
                 dones: list[np.ndarray]) -> dict[str, float]:
@@ -139,36 +138,25 @@ class SparkAgent(Agent):
         self.optimizer.step()
         return {"policy_loss": loss.item(), "entropy": entropy.item(), "baseline": self.baseline}
 
-    def learn(self, total_steps: int, callback: Callback | None = None) -> "SparkAgent":
-        obs, _ = self.reset_env()
-        buffer: tuple[list, list, list, list] = ([], [], [], [])
-        done_steps = 0
-        while done_steps < total_steps:
-            grids, single = batched(obs)
-            imitating = self.imitated is not None
-            raw = self.imitated.act(obs) if imitating else self.act(obs)
-            raw_batch = raw[None] if single else raw
-            obs, reward, terminated, truncated, info = self.env.step(np.clip(raw, -1, 1))
-            reward_arr = np.atleast_1d(np.asarray(reward, dtype=np.float64))
-            done_arr = np.atleast_1d(np.logical_or(terminated, truncated)).astype(np.float64)
-            done_steps += len(reward_arr)
-            self.history.append({"step": done_steps, "reward": float(reward_arr.mean()),
-                                 "probe_psnr": float(np.mean(info.get("probe_psnr", math.nan)))})
-            if imitating:
-                self.warm_grids.append(grids)
-                if sum(len(g) for g in self.warm_grids) >= self.config.warm_start_steps:
-                    self.history[-1]["imitation_mse"] = self._imitate_heuristic()
-            else:
-                for store, value in zip(buffer, (grids, raw_batch, reward_arr, done_arr)):
-                    store.append(value)
-            if single and done_arr[0] and done_steps < total_steps:  # keep the finished run's student
-                obs, _ = self.env.reset()
-            if buffer[2] and sum(len(r) for r in buffer[2]) >= self.config.update_every:
-                self.history[-1].update(self._update(*buffer))
-                buffer = ([], [], [], [])
-            if callback is not None and callback(locals()) is False:
-                break
-        return self
+    def choose(self, grids, info):
+        """The heuristic's map during the warm start, then a sample of the policy."""
+        return self.imitated.act(grids) if self.imitated is not None else self.act(grids)
+
+    def observe(self, step: Step) -> None:
+        """Warm-start data, or the step into the REINFORCE batch (an update every ``update_every`` env steps)."""
+        self.history.append({"step": step.steps_done, "reward": float(step.reward.mean()),
+                             "probe_psnr": float(np.mean(step.next_info.get("probe_psnr", math.nan)))})
+        if self.imitated is not None:
+            self.warm_grids.append(step.obs)
+            if sum(len(g) for g in self.warm_grids) >= self.config.warm_start_steps:
+                self.history[-1]["imitation_mse"] = self._imitate_heuristic()
+            return
+        self._batch.append(step)
+        if sum(len(s.reward) for s in self._batch) >= self.config.update_every:
+            self.history[-1].update(self._update([s.obs for s in self._batch], [s.action for s in self._batch],
+                                                 [s.reward for s in self._batch],
+                                                 [s.done.astype(np.float64) for s in self._batch]))
+            self._batch = []
 
     def _imitate_heuristic(self) -> float:
         """Fit the policy mean to the heuristic's maps on the grids seen; returns the final mean-squared error."""

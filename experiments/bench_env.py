@@ -24,6 +24,7 @@ import torch
 
 import spark_env  # noqa: F401
 from experiments.common import markdown_table, parse_overrides
+from spark_env.qat import QATSession
 
 
 def median_ms(fn, steps: int, warmup: int = 5) -> float:
@@ -54,16 +55,16 @@ def main(argv: list[str] | None = None) -> None:
                             preset=args.preset, **long_episode)
         envs.reset(seed=0)
         episode = envs.unwrapped.episode
-        session = episode.session
+        session = QATSession(episode.config)  # the raw QAT steps run beside the env, on a run of their own
+        session.start(0)
         actions = np.zeros((batch, 8, 8), np.float32)
 
         def raw_qat_step() -> None:
             crops = session.sample(batch)
-            session.train(crops, session.forward(crops), torch.ones(batch, 8, 8))
+            session.optimize(crops, session.forward(crops), torch.ones(batch, 8, 8))
 
         env_ms = median_ms(lambda: envs.step(actions), args.steps)
         raw_ms = median_ms(raw_qat_step, args.steps)
-        episode.student_out = None  # the raw steps changed the weights under the env's pending forward pass
         env_ms = min(env_ms, median_ms(lambda: envs.step(actions), args.steps))
 
         def lookahead_step() -> None:

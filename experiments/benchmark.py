@@ -59,7 +59,7 @@ METHODS: dict[str, Method] = {
     # affinity L1 ~0.03..0.2 at the start: weight 0.5 keeps it on the order of the output KD term
     "kd_fakd": Method("QAT + FAKD", overrides={"feature_kd": "fakd", "lambda_feat": 0.5}),
     "kd_heuristic": Method("QAT + heuristic spatial KD", agent="heuristic_combined"),
-    # the meta-gradient map (Ren et al., 2018, per cell): no policy; a step costs about 3.3x a uniform one
+    # the meta-gradient map (Ren et al., 2018, per cell): no policy; its cost per step: docs/lookahead.md
     "kd_lookahead": Method("QAT + lookahead KD (meta-gradient)", agent="lookahead"),
     "spark": Method("SPARK (built-in agent)", agent="spark"),
     # the SPARK study's best variant: imitate the heuristic for 16 steps, then REINFORCE with less exploration

@@ -31,9 +31,9 @@ from experiments.common import markdown_table, write_table
 from experiments.stats import bootstrap_ci, format_ci
 from spark_env.config import make_config
 from spark_env.difficulty import CHANNELS
-from spark_env.evaluation import measure_border
 from spark_env.lookahead import differentiable_psnr
-from spark_env.qat import CropBatch, QATSession
+from spark_env.qat import QATSession
+from spark_env.training_set import CropBatch
 
 SMOOTH_TOLERANCE = 0.2  # one-sided differences within 20 % of each other: no rounding jump inside +-delta
 
@@ -82,13 +82,10 @@ def finite_differences(session: QATSession, crops: CropBatch,
     count = crops.lq.shape[0]
 
     def probe_after(weights: torch.Tensor) -> float:
-        session.restore(state)
-        session.train(crops, session.forward(crops), weights)
-        with torch.no_grad():
-            session.student.eval()
-            out = session.student(session.probe_lq)
-            session.student.train()
-        return differentiable_psnr(out.double(), session.probe_hr.double(), measure_border(session.task)).item()
+        session.rollback(state)
+        session.optimize(crops, session.forward(crops), weights)
+        out = session.probe.outputs(session.student)
+        return differentiable_psnr(out.double(), session.probe.hr.double(), session.probe.border).item()
 
     base = probe_after(torch.ones(count, 8, 8))
     up, down = np.zeros(scores.size), np.zeros(scores.size)
@@ -97,7 +94,7 @@ def finite_differences(session: QATSession, crops: CropBatch,
             weights = torch.ones(count, 8, 8)
             weights.view(-1)[cell] += sign * delta
             store[cell] = sign * (probe_after(weights) - base) / delta
-    session.restore(state)
+    session.rollback(state)
     smooth = np.abs(up - down) <= SMOOTH_TOLERANCE * np.maximum(np.abs(up), np.abs(down))
     return scores, (up + down) / 2, smooth
 
@@ -115,7 +112,7 @@ def finite_difference_table(preset: str, seeds: int, delta: float = 0.01, warmup
         session.start(seed)
         for _ in range(warmup):
             crops = session.sample(1)
-            session.train(crops, session.forward(crops), None)
+            session.optimize(crops, session.forward(crops), None)
         scores, measured, smooth = finite_differences(session, session.sample(1), delta)
         kept = scores[smooth], measured[smooth]
         rows.append({"seed": seed, "smooth cells": int(smooth.sum()),

@@ -10,7 +10,6 @@ then starts from the run seed with the agent acting deterministically.
 from __future__ import annotations
 
 import functools
-import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 import spark_env  # noqa: F401  (registers SparkKD-v0)
-from agents import make_agent
+from agents import agent_entry, make_agent
 from spark_env.data import get_task, load_pairs
 from spark_env.errors import ConfigError
 from spark_env.evaluation import evaluate
@@ -33,9 +32,10 @@ PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the m
 @dataclass(frozen=True)
 class RunSpec:
     """What one measured QAT run is. ``overrides`` are SparkConfig overrides on top of ``preset``; a ``reward``
-    among them may be a ``"package.module:function"`` string (resolved where the run executes, so jobs pickle)."""
+    among them may be a ``"package.module:function"`` string (resolved by the env where the run executes, so jobs
+    pickle)."""
 
-    agent: str = "uniform"                       # a name of agents.AGENT_NAMES
+    agent: str = "uniform"                       # a registered agent name or "package.module:factory"
     batch: int = 8                               # training crops per QAT step (the vector env's num_envs)
     seed: int = 0                                # the QAT run's seed (calibration crops, training crops, agent)
     preset: str = "quick"
@@ -95,9 +95,11 @@ def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: di
 
 
 def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
-    """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step."""
+    """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step. The
+    agent's registered env overrides apply under the spec's own."""
+    overrides = {**agent_entry(spec.agent).env_overrides, **spec.overrides}
     return gym.make_vec("SparkKD-v0", num_envs=spec.batch, vectorization_mode="vector_entry_point",
-                        preset=spec.preset, **_resolved(spec.overrides))
+                        preset=spec.preset, **overrides)
 
 
 def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
@@ -169,27 +171,6 @@ def teacher_metrics(spec: RunSpec) -> dict[str, float]:
     """The frozen FP teacher of the run's config on the test images (no env step is taken)."""
     env = spark_env_for(spec)
     return test_metrics(env.unwrapped.session.teacher, env.unwrapped.config.task, spec.test_folders)
-
-
-def resolve_reward(name: str):
-    """A registered reward name, or ``"package.module:function"`` for a user's callable(context) -> float."""
-    if ":" not in name:
-        return name
-    module_name, _, attribute = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"reward '{name}': cannot import module '{module_name}' ({error})") from error
-    if not hasattr(module, attribute):
-        raise ConfigError(f"reward '{name}': module '{module_name}' has no attribute '{attribute}'")
-    return getattr(module, attribute)
-
-
-def _resolved(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides with a ``"module:function"`` reward string replaced by the callable it names."""
-    if isinstance(overrides.get("reward"), str):
-        return {**overrides, "reward": resolve_reward(overrides["reward"])}
-    return overrides
 
 
 def run_job(job: QATJob) -> dict[str, list[dict]]:

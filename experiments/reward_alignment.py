@@ -29,11 +29,11 @@ from experiments.cli import Experiment, grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.spec import check_batch  # noqa: E402
-from experiments.qat_runs import RunSpec, qat_run, resolve_reward  # noqa: E402
+from experiments.qat_runs import RunSpec, qat_run  # noqa: E402
 from experiments.rl_benchmark import cell_name  # noqa: E402
 from experiments.stats import format_ci, kendall_tau, paired_difference_ci  # noqa: E402
 from spark_env.errors import ConfigError  # noqa: E402
-from spark_env.rewards import REWARDS, RewardContext  # noqa: E402
+from spark_env.rewards import REWARDS, RewardContext, resolve_reward  # noqa: E402
 
 KEY_COLUMNS = ("cell", "policy", "seed")
 BETTER, WORSE = "heuristic_combined", "random"  # the paired return difference the summary reports
@@ -75,11 +75,7 @@ class RewardAlignmentSpec:
         if unknown:
             raise ConfigError(f"unknown policy(ies) {unknown}; allowed: {', '.join(POLICIES)}")
         for reward in self.rewards:
-            if ":" in reward:
-                resolve_reward(reward)
-            elif reward not in REWARDS:
-                raise ConfigError(f"unknown reward '{reward}'; allowed: {', '.join(REWARDS)} or "
-                                  "'package.module:function'")
+            resolve_reward(reward)  # an unknown name or an unimportable function is an error now, not mid-grid
         check_batch(self.batch)
 
 
@@ -126,8 +122,7 @@ def jobs(spec: RewardAlignmentSpec) -> list[AlignmentJob]:
 
 def run_alignment_job(job: AlignmentJob) -> dict[str, list[dict]]:
     """One reference policy's QAT run: test figures and the return of every reward."""
-    recorder = RecordingReward({name: resolve_reward(name) if ":" in name else REWARDS[name]
-                                for name in job.rewards})
+    recorder = RecordingReward({name: resolve_reward(name) for name in job.rewards})
     metrics = qat_run(replace(job.run, overrides={**job.run.overrides, "reward": recorder})).metrics
     returns = {f"return {name}": value for name, value in recorder.returns.items()}
     return {"results": [{**job.key, "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,

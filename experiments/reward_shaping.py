@@ -15,14 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agents import AGENT_NAMES
+from agents import agent_entry
 from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.spec import check_batch
-from experiments.qat_runs import QATJob, RunSpec, resolve_reward
-from experiments.rl_benchmark import cell_name, reference_jobs, report_scores
+from experiments.qat_runs import QATJob, RunSpec
+from experiments.rl_benchmark import cell_name, reference_jobs
+from experiments.scoring import report_scores
 from spark_env.errors import ConfigError
-from spark_env.rewards import REWARDS
+from spark_env.rewards import REWARDS, resolve_reward
 
 KEY_COLUMNS = ("cell", "reward", "seed")
 
@@ -42,14 +43,9 @@ class RewardShapingSpec:
 
     def __post_init__(self) -> None:
         check_batch(self.batch)
-        if self.agent not in AGENT_NAMES:
-            raise ConfigError(f"unknown agent '{self.agent}'; allowed: {', '.join(AGENT_NAMES)}")
+        agent_entry(self.agent)  # an unknown agent or reward is an error now, not mid-grid
         for reward in self.rewards:
-            if ":" in reward:
-                resolve_reward(reward)  # an import error or a missing function shows now, not mid-grid
-            elif reward not in REWARDS:
-                raise ConfigError(f"unknown reward '{reward}'; allowed: {', '.join(REWARDS)} or "
-                                  "'package.module:function'")
+            resolve_reward(reward)
         if self.train_steps < 1:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 1")
 
@@ -60,7 +56,7 @@ def jobs(spec: RewardShapingSpec) -> list[QATJob]:
     for cell in spec.cells:
         overrides = {**spec.overrides, **cell}
         # reference rows use the 'reward' column for what they are: teacher, ptq, uniform
-        grid += reference_jobs(cell, overrides, spec.seeds, base, column="reward")
+        grid += reference_jobs(cell, overrides, spec.seeds, base, "reward")
         for seed in spec.seeds:
             key = {"cell": cell_name(cell), "reward": "uniform", "seed": seed}
             grid.append(QATJob(key, replace(base, seed=seed, overrides=overrides)))
@@ -74,7 +70,7 @@ def jobs(spec: RewardShapingSpec) -> list[QATJob]:
 
 
 def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
-    report_scores(store, "reward", f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps "
+    report_scores(store, "reward", (), f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps "
                   "under each reward, then one standard QAT run per seed; yardstick = test PSNR of the final student")
 
 

@@ -25,31 +25,17 @@ aggregates.png, psnr_over_qat_steps.png.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from agents import AGENT_NAMES  # noqa: E402
-from experiments.cli import Experiment, grid_main  # noqa: E402
-from experiments.common import write_table  # noqa: E402
-from experiments.grid import ResultsStore  # noqa: E402
-from experiments.qat_runs import QATJob, RunSpec  # noqa: E402
-from experiments.spec import check_batch  # noqa: E402
-from experiments.plots import plot_curves  # noqa: E402
-from experiments.stats import (bootstrap_ci, format_ci, iqm, performance_profile,  # noqa: E402
-                               stratified_bootstrap_ci)
-from spark_env.errors import ConfigError  # noqa: E402
+from agents import agent_entry
+from experiments.cli import Experiment, grid_main
+from experiments.grid import ResultsStore
+from experiments.qat_runs import QATJob, RunSpec
+from experiments.scoring import HEURISTIC, report_scores
+from experiments.spec import check_batch
+from spark_env.errors import ConfigError
 
 KEY_COLUMNS = ("cell", "agent", "seed")
-LEARNING_AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3")
-HEURISTIC = "heuristic_combined"  # the h-score's 1
-AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
 
 
 @dataclass
@@ -72,9 +58,8 @@ class RLBenchmarkSpec:
     test_folders: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        unknown = [a for a in [*self.agents, *self.agent_kwargs, *self.agent_overrides] if a not in AGENT_NAMES]
-        if unknown:
-            raise ConfigError(f"unknown agent(s) {unknown}; allowed: {', '.join(AGENT_NAMES)}")
+        for agent in [*self.agents, *self.agent_kwargs, *self.agent_overrides]:
+            agent_entry(agent)  # an unknown name or an unimportable spec is an error now, not mid-grid
         if "uniform" not in self.agents:
             raise ConfigError("agents must include 'uniform' (the reference of the paired differences)")
         if self.train_steps < 0:
@@ -95,8 +80,7 @@ def cell_name(cell: dict[str, Any]) -> str:
     return " ".join(str(p) for p in (cell.get("task", ""), cell.get("arch", ""), rest) if p)
 
 
-def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec,
-                   column: str = "agent") -> list[QATJob]:
+def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec, column: str) -> list[QATJob]:
     """The FP teacher (once) and the PTQ start state (per seed) of a cell: the ends of the score scale. Their key
     names the reference in ``column``."""
     name = cell_name(cell)
@@ -108,14 +92,19 @@ def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec,
     return out
 
 
+def learns_in(spec: RLBenchmarkSpec, agent: str) -> bool:
+    """Whether an agent is trained (and measured along a learning curve) in this benchmark."""
+    return agent_entry(agent).learns and spec.train_steps > 0
+
+
 def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
     base = RunSpec(preset=spec.env_preset, test_folders=spec.test_folders, batch=spec.batch)
     grid = []
     for cell in spec.cells:
         overrides = {**spec.overrides, **cell}
-        grid += reference_jobs(cell, overrides, spec.seeds, base)
+        grid += reference_jobs(cell, overrides, spec.seeds, base, "agent")
         for agent in spec.agents:
-            learns = agent in LEARNING_AGENTS and spec.train_steps > 0
+            learns = learns_in(spec, agent)
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
                 run = replace(base, agent=agent, seed=seed, agent_kwargs=spec.agent_kwargs.get(agent, {}),
@@ -125,151 +114,9 @@ def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
     return grid
 
 
-def final_runs(results: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """One row per (cell, ``column``, seed): a learning curve's last budget (the most ``train_steps``)."""
-    if "train_steps" not in results:
-        return results
-    ordered = results.sort_values("train_steps", kind="stable", na_position="first")
-    return ordered.groupby(["cell", column, "seed"], sort=False).tail(1).sort_index()
-
-
-def normalized_scores(results: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """QAT runs (every budget of a learning curve) with ``score = (psnr - ptq) / (fp - ptq)`` (PTQ of the same
-    cell and seed), ``vs_uniform`` / ``vs_random`` (dB, paired by cell and seed) and ``h_score`` (the paired
-    difference to uniform over the cell's mean heuristic gain; NaN without uniform or heuristic runs)."""
-    fp = results[results[column] == "teacher"].set_index("cell")["psnr"]
-    ptq = results[results[column] == "ptq"].set_index(["cell", "seed"])["psnr"]
-    runs = results[~results[column].isin(["teacher", "ptq"])].copy()
-    start = np.array([ptq[(c, s)] for c, s in zip(runs.cell, runs.seed)])
-    runs["score"] = (runs.psnr.to_numpy() - start) / (runs.cell.map(fp).to_numpy() - start)
-    finals = final_runs(runs, column)
-    for reference in ("uniform", "random"):
-        psnr = finals[finals[column] == reference].set_index(["cell", "seed"])["psnr"]
-        runs[f"vs_{reference}"] = [p - psnr.get((c, s), np.nan) for p, c, s in zip(runs.psnr, runs.cell, runs.seed)]
-    heuristic = runs[runs[column] == HEURISTIC]
-    heuristic_gain = heuristic.groupby("cell")["vs_uniform"].mean()
-    runs["h_score"] = runs.vs_uniform / runs.cell.map(heuristic_gain).astype(float)
-    return runs
-
-
-def aggregate(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """Per ``column`` value: IQM / median / mean of the score and mean paired dB difference to uniform KD, each
-    with a stratified-bootstrap 95 % CI over cells."""
-    rows = []
-    for name, group in runs.groupby(column, sort=False):
-        row = {column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
-        by_cell = {c: g.score.to_numpy() for c, g in group.groupby("cell")}
-        for label, statistic in AGGREGATES.items():
-            row[f"score {label} [95% CI]"] = format_ci(*stratified_bootstrap_ci(by_cell, statistic))
-        diffs = {c: g.vs_uniform.dropna().to_numpy() for c, g in group.groupby("cell")}
-        row["vs uniform dB mean [95% CI]"] = (format_ci(*stratified_bootstrap_ci(diffs, np.mean))
-                                              if name != "uniform" else "-")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def plot_aggregates(runs: pd.DataFrame, path: Path, column: str = "agent") -> None:
-    """IQM / median / mean of the score with stratified-bootstrap CIs (left), performance profiles (right)."""
-    names = list(dict.fromkeys(runs[column]))
-    height = max(3.5, 0.45 * len(names) + 2.5)
-    fig, axes = plt.subplots(1, len(AGGREGATES) + 1, figsize=(4 * (len(AGGREGATES) + 1), height))
-    for ax, (label, statistic) in zip(axes, AGGREGATES.items()):
-        for y, name in enumerate(names):
-            group = runs[runs[column] == name]
-            point, low, high = stratified_bootstrap_ci({c: g.score.to_numpy() for c, g in group.groupby("cell")},
-                                                       statistic)
-            ax.errorbar([point], [y], xerr=[[point - low], [high - point]], fmt="o", capsize=3)
-        ax.set_yticks(range(len(names)), names if ax is axes[0] else [""] * len(names))
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("score: fraction of the PTQ -> FP gap closed")
-    low, high = runs.score.min(), runs.score.max()
-    thresholds = np.linspace(low - 0.05 * abs(low), high + 0.05 * abs(high), 200)
-    for name in names:
-        axes[-1].plot(thresholds, performance_profile(runs[runs[column] == name].score, thresholds), label=name)
-    axes[-1].set_xlabel("score threshold tau")
-    axes[-1].set_ylabel("fraction of runs with score > tau")
-    axes[-1].set_title("performance profiles", fontsize=9)
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def per_cell_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD and to random maps with
-    bootstrap CIs, mean h-score (each reference column only when its runs are in the table)."""
-    references = [r for r in ("uniform", "random") if r in set(runs[column])]
-    rows = []
-    for (cell, name), group in runs.groupby(["cell", column], sort=False):
-        row = {"cell": cell, column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
-        for reference in references:
-            diffs = group[f"vs_{reference}"].dropna()
-            row[f"vs {reference} dB [95% CI]"] = (format_ci(*bootstrap_ci(diffs), digits=3)
-                                                   if name != reference and len(diffs) else "-")
-        if HEURISTIC in set(runs[column]):
-            row["h-score mean"] = group.h_score.mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def learning_curve_table(runs: pd.DataFrame, column: str = "agent") -> pd.DataFrame:
-    """Per cell, learning agent and training budget: runs, mean test PSNR, paired difference to uniform KD and the
-    h-score, each mean with its 95 % bootstrap CI over seeds."""
-    rows = []
-    learning = runs[runs[column].isin(LEARNING_AGENTS)]
-    for (cell, name, steps), group in learning.groupby(["cell", column, "train_steps"], sort=False):
-        rows.append({"cell": cell, column: name, "train env steps": int(steps), "runs": len(group),
-                     "test PSNR mean": group.psnr.mean(),
-                     "vs uniform dB [95% CI]": format_ci(*bootstrap_ci(group.vs_uniform.dropna())),
-                     "h-score [95% CI]": format_ci(*bootstrap_ci(group.h_score.dropna()), digits=2)})
-    return pd.DataFrame(rows)
-
-
-def plot_learning_curves(runs: pd.DataFrame, path: Path, column: str = "agent") -> None:
-    """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
-    training env steps, mean and 95 % bootstrap CI over seeds; random maps as a dashed line."""
-    cells = list(dict.fromkeys(runs.cell))
-    fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
-    for ax, cell in zip(axes[0], cells):
-        frame = runs[runs.cell == cell]
-        for name, group in frame[frame[column].isin(LEARNING_AGENTS)].groupby(column, sort=False):
-            stats = [(steps, *bootstrap_ci(g.h_score.dropna())) for steps, g in group.groupby("train_steps")]
-            steps, mean, low, high = map(np.array, zip(*stats))
-            ax.plot(steps, mean, marker="o", ms=3, label=name)
-            ax.fill_between(steps, low, high, alpha=0.2)
-        for reference, style in (("uniform", ":"), ("random", "--"), (HEURISTIC, "-.")):
-            scores = frame[frame[column] == reference].h_score.dropna()
-            if len(scores):
-                ax.axhline(scores.mean(), color="k", ls=style, lw=0.8, label=reference)
-        ax.set_title(cell, fontsize=9)
-        ax.set_xlabel("training env steps (crops)")
-        ax.set_ylabel("h-score: 0 = uniform KD, 1 = heuristic")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def report_scores(store: ResultsStore, column: str, title: str) -> None:
-    """Scores, aggregate table and plots of a run folder whose ``column`` names what is compared (agents, rewards)
-    next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows."""
-    all_runs = normalized_scores(store.table(), column)
-    runs = final_runs(all_runs, column)
-    print(write_table(aggregate(runs, column), store.folder, "summary", title))
-    print(write_table(per_cell_table(runs, column), store.folder, "per_cell",
-                      "Per cell: test PSNR-Y (dB) and paired differences (same seeds)"))
-    if "train_steps" in all_runs and all_runs[column].isin(LEARNING_AGENTS).any():
-        print(write_table(learning_curve_table(all_runs, column), store.folder, "learning_curves",
-                          "Learning curves: measured runs after each training budget (same seeds)"))
-        plot_learning_curves(all_runs, store.folder / "learning_curves.png", column)
-    plot_aggregates(runs, store.folder / "aggregates.png", column)
-    plot_curves(store.table("curves"), {}, store.folder / "psnr_over_qat_steps.png", group_by=column,
-                panel_by=("cell",))
-    print(f"results, tables and plots in {store.folder}/")
-
-
 def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
-    report_scores(store, "agent", f"RL agents, {spec.train_steps} training env steps each, then one measured QAT "
+    learners = [agent for agent in spec.agents if learns_in(spec, agent)]
+    report_scores(store, "agent", learners, f"RL agents, {spec.train_steps} training env steps each, then one measured QAT "
                   "run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
 
 

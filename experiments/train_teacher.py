@@ -42,7 +42,7 @@ from spark_env.errors import SparkEnvError
 from spark_env.evaluation import evaluate
 from spark_env.models import build_model, save_weights
 from spark_env.models.teachers import MANIFEST, WEIGHTS_DIR, read_manifest, teacher_filename
-from spark_env.qat import resolve_device
+from spark_env.device import resolve_device
 
 LQ_PATCH = {1: 48, 2: 40, 3: 32, 4: 24}
 RECIPES = {

@@ -71,13 +71,13 @@ class SparkConfig:
     feature_kd: str = "none"                 # extra feature KD on body features: none | at | fakd (spark_env.kd)
     lambda_feat: float = 0.0                 # weight of the feature KD term, >= 0 (> 0 when feature_kd is set)
     # reward
-    reward: str | Callable = "probe_psnr_gain"  # a name of spark_env.rewards.REWARDS, or a callable(context)
+    reward: str | Callable = "probe_psnr_gain"  # a name of spark_env.rewards.REWARDS, "pkg.module:function" or a callable
     reward_scale: float = 1.0                # reward multiplier
     val_reward_every: int = 0                # val_psnr_gain: env steps between whole-validation-split evaluations;
                                              # 0 = only at the end of the episode
     divergence_penalty: float = -10.0        # reward of a step whose loss is not finite (the episode then ends)
     lookahead_info: bool = False             # put the per-cell lookahead scores (spark_env.lookahead) of the
-                                             # observed crops in info["lookahead_scores"] (a step costs ~3.3x)
+                                             # observed crops in info["lookahead_scores"] (costly: docs/lookahead.md)
     # probe set (validation crops used by rewards)
     probe_crops: int = 4                     # number of fixed validation crops
     probe_crop_size: int = 32                # their LR side in pixels (images smaller than that are skipped)
@@ -132,7 +132,7 @@ class SparkConfig:
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the config (written to ``path`` when given). A callable reward cannot be written."""
         if callable(self.reward):
-            raise ConfigError("a config with a callable reward cannot be written to YAML; register it by name")
+            raise ConfigError("a config with a callable reward cannot be written to YAML; name it 'package.module:function'")
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
             Path(path).write_text(text)

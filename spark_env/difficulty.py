@@ -3,14 +3,17 @@
 The grid partitions the current training crop into 8x8 cells. Raw values per cell, in 8-bit intensity units
 (0..255), on the BT.601 luma of the images:
 
-====  ==========================  =====================================================================
-ch.   name                        raw value of a cell
-====  ==========================  =====================================================================
-0     Laplacian variance          variance of the 3x3 Laplacian of the degraded input (static)
-1     pixel variance              variance of the degraded input's luma (static)
-2     reconstruction error        mean |S(x) - y| of the student output against the ground truth
-3     knowledge gap               mean |S(x) - T(x)| of the student output against the teacher output
-====  ==========================  =====================================================================
+====  ==========  ====================  ===========================================================
+ch.   key         title                 raw value of a cell
+====  ==========  ====================  ===========================================================
+0     laplacian   Laplacian variance    variance of the 3x3 Laplacian of the degraded input (static)
+1     variance    pixel variance        variance of the degraded input's luma (static)
+2     error       reconstruction error  mean |S(x) - y| of the student output against the ground truth
+3     gap         knowledge gap         mean |S(x) - T(x)| of the student output against the teacher output
+====  ==========  ====================  ===========================================================
+
+The keys name the channels everywhere in code (the heuristics ``heuristic_<key>``, table columns); the titles are
+for plots and panels.
 
 Channels 0 and 1 depend on the input only: they are computed once per training image as sums over integral maps
 and pooled per crop. Channels 2 and 3 are pooled from the student forward pass the QAT step trains on.
@@ -25,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 GRID = 8
-CHANNELS = ("laplacian_variance", "pixel_variance", "reconstruction_error", "knowledge_gap")
+CHANNELS = ("laplacian", "variance", "error", "gap")  # channel keys, in observation order
+CHANNEL_TITLES = ("Laplacian variance", "pixel variance", "reconstruction error", "knowledge gap")
 RAW_RANGES = torch.tensor([255.0 ** 2, 255.0 ** 2, 255.0, 255.0])
 _LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 _LUMA = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)

@@ -76,7 +76,7 @@ class SparkKDEnv(gym.Env):
     ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
     (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
     step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal that makes a
-    step about 3.3x as long, off by default). Nothing wall-clock: per-phase timings are in
+    step several times as long, off by default; its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings are in
     ``env.unwrapped.timings``.
 
     ## Arguments
@@ -122,5 +122,5 @@ class SparkKDEnv(gym.Env):
         if self.render_mode is None or self.episode.crops is None:
             return None
         crops = self.episode.crops
-        return render_panel(self._last_obs, self.episode.last_weights[0].numpy(), self.episode.student_out[0],
+        return render_panel(self._last_obs, self.episode.last_weights[0].numpy(), self.episode.student_pass.output[0],
                             crops.teacher[0], crops.hr[0])

@@ -15,8 +15,8 @@ import torch
 from spark_env.config import SparkConfig
 from spark_env.difficulty import GRID, normalise
 from spark_env.kd import action_to_weights
-from spark_env.qat import QATSession
-from spark_env.rewards import RewardContext, get_reward
+from spark_env.qat import QATSession, StudentPass
+from spark_env.rewards import RewardContext, resolve_reward
 
 
 def check_actions(actions, num_crops: int) -> np.ndarray:
@@ -47,13 +47,13 @@ class Episode:
     def __init__(self, config: SparkConfig, num_crops: int = 1) -> None:
         self.config = config
         self.num_crops = num_crops
-        self.reward_fn = get_reward(config.reward)
+        self.reward_fn = resolve_reward(config.reward)
         self.session = QATSession(config)
         self.timings: dict[str, float] = defaultdict(float)
         self.step_index = 0
         self.active = False
         self.crops = None
-        self.student_out = None
+        self.student_pass: StudentPass | None = None  # the forward pass that built the observation
         self.raw_grid = None
         self.probe_psnr = math.nan
         self.start_psnr = math.nan
@@ -61,14 +61,14 @@ class Episode:
         self._scores: torch.Tensor | None = None
 
     def __getstate__(self) -> dict:
-        # The forward pass's autograd graph does not survive pickling; step() recomputes it (same values on CPU).
-        return {**self.__dict__, "student_out": None}
+        # The pending forward pass's autograd graph does not pickle; step() recomputes it (same values on CPU).
+        return {**self.__dict__, "student_pass": None}
 
     def _observe(self) -> np.ndarray:
         began = time.perf_counter()
         self.crops = self.session.sample(self.num_crops)
-        self.student_out = self.session.forward(self.crops)
-        self.raw_grid = self.session.observe(self.crops, self.student_out)
+        self.student_pass = self.session.forward(self.crops)
+        self.raw_grid = self.session.observe(self.crops, self.student_pass)
         self._scores = None
         self.timings["observe"] += time.perf_counter() - began
         return normalise(self.raw_grid).numpy().astype(np.float32)
@@ -106,18 +106,18 @@ class Episode:
         weights = action_to_weights(torch.from_numpy(actions), self.config.action_mapping,
                                     self.config.action_temperature)
         self.last_weights = weights
-        if self.student_out is None:
-            self.student_out = self.session.forward(self.crops)
+        if self.student_pass is None:
+            self.student_pass = self.session.forward(self.crops)
         began = time.perf_counter()
         undo = self.session.snapshot() if getattr(self.reward_fn, "needs_snapshot", False) else None
-        losses = self.session.train(self.crops, self.student_out, weights)
+        losses = self.session.optimize(self.crops, self.student_pass, weights)
         self.timings["qat"] += time.perf_counter() - began
         self.step_index += 1
         over = self.step_index >= self.config.episode_steps
         error = None
         began = time.perf_counter()
         if losses["finite"]:
-            context = RewardContext(self.session, self.crops, self.student_out, weights, self.probe_psnr,
+            context = RewardContext(self.session, self.crops, self.student_pass.output, weights, self.probe_psnr,
                                     self.start_psnr, over, self.step_index - 1, undo)
             after = context.psnr_after
             reward = self.config.reward_scale * float(self.reward_fn(context)) if math.isfinite(after) else math.nan

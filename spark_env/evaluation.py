@@ -22,7 +22,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def restore(model: nn.Module, lq: np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
+def predict(model: nn.Module, lq: np.ndarray, device: str | torch.device | None = None) -> torch.Tensor:
     """Run a network on one (h, w, 3) image on ``device`` (default: the network's); returns a (1, 3, H, W) CPU
     tensor."""
     return model(to_tensor(lq).to(device or model_device(model))).cpu()
@@ -39,7 +39,7 @@ def evaluate(model: nn.Module | None, pairs: list[ImagePair], task: Task,
     if model is not None:
         model.eval()
     for pair in pairs:
-        output = task.baseline(pair.lq) if model is None else restore(model, pair.lq, device)
+        output = task.baseline(pair.lq) if model is None else predict(model, pair.lq, device)
         psnrs.append(psnr(output, pair.hr, border=border))
         if with_ssim:
             ssims.append(ssim(output, pair.hr, border=border))

@@ -26,18 +26,15 @@ double-backward pass (a vector-Jacobian product in the direction ``lr * u' * dPS
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import torch
+from torch import nn
 from torch.func import functional_call
 
 from spark_env.difficulty import GRID
-from spark_env.evaluation import measure_border
 from spark_env.metrics import BT601
 from spark_env.quant.quantizers import twice_differentiable
-
-if TYPE_CHECKING:
-    from spark_env.qat import CropBatch, QATSession
 
 
 def adam_update_and_derivative(optimizer: torch.optim.Adam, parameter: torch.Tensor,
@@ -78,17 +75,20 @@ def differentiable_psnr(output: torch.Tensor, target: torch.Tensor, border: int)
     return (10.0 * torch.log10(255.0 ** 2 / mse)).mean()
 
 
-def lookahead_scores(session: "QATSession", crops: "CropBatch") -> torch.Tensor:
-    """(N, 8, 8) scores of the session's current state for ``crops`` (see the module docstring), on the CPU.
+def lookahead_scores(student: nn.Module, optimizer: torch.optim.Adam,
+                     loss_of_weights: Callable[[torch.Tensor], torch.Tensor], num_crops: int,
+                     probe_lq: torch.Tensor, probe_hr: torch.Tensor, border: int) -> torch.Tensor:
+    """(N, 8, 8) scores, on the CPU, of the student's current state (see the module docstring).
 
+    ``loss_of_weights(w)`` is the step's training loss for a (N, 8, 8) weight map ``w`` (a fresh forward pass of the
+    student on the step's crops); it is called inside ``twice_differentiable()``. ``probe_lq`` (P, 3, h, w) on the
+    student's device and ``probe_hr`` (P, 3, H, W) are the probe crops, ``border`` the pixels shaved before measuring.
     The student, its optimizer and every random generator are left as they were.
     """
-    student, optimizer, config = session.student, session.optimizer, session.config
     named = [(name, p) for name, p in student.named_parameters() if p.requires_grad]
-    weights = torch.ones(crops.lq.shape[0], GRID, GRID, device=session.device, requires_grad=True)
+    weights = torch.ones(num_crops, GRID, GRID, device=probe_lq.device, requires_grad=True)
     with twice_differentiable():
-        rec, kd, feat = session.losses(crops, session.forward(crops), weights)
-        loss = rec + config.lambda_kd * kd + config.lambda_feat * feat
+        loss = loss_of_weights(weights)
         grads = torch.autograd.grad(loss, [p for _, p in named], create_graph=True, allow_unused=True)
     used = [(name, p, g) for (name, p), g in zip(named, grads) if g is not None]
     lrs = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
@@ -101,8 +101,8 @@ def lookahead_scores(session: "QATSession", crops: "CropBatch") -> torch.Tensor:
     student.eval()
     try:
         with twice_differentiable():
-            probe_out = functional_call(student, virtual, (session.probe_lq,))
-            probe = differentiable_psnr(probe_out, session.probe_hr.to(probe_out.device), measure_border(session.task))
+            probe_out = functional_call(student, virtual, (probe_lq,))
+            probe = differentiable_psnr(probe_out, probe_hr.to(probe_out.device), border)
             probe_grads = torch.autograd.grad(probe, list(virtual.values()), allow_unused=True)
     finally:
         student.train(was_training)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from spark_env.difficulty import CHANNELS
+from spark_env.difficulty import CHANNEL_TITLES
 
 TILE = 128
 
@@ -32,8 +32,8 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 def render_panel(observation: np.ndarray, weights: np.ndarray, student: torch.Tensor, teacher: torch.Tensor,
                  target: torch.Tensor) -> np.ndarray:
     """(2*128, 4*128, 3) uint8 image. ``observation`` (4, 8, 8) in [0, 1]; ``weights`` (8, 8); images (3, H, W)."""
-    top = [_label(_heatmap(observation[c], 0.0, max(float(observation[c].max()), 1e-6)), name.replace("_", " "))
-           for c, name in enumerate(CHANNELS)]
+    top = [_label(_heatmap(observation[c], 0.0, max(float(observation[c].max()), 1e-6)), title)
+           for c, title in enumerate(CHANNEL_TITLES)]
     bottom = [_label(_heatmap(weights, 0.0, max(float(weights.max()), 1.0)), f"weights max {weights.max():.2f}"),
               _label(_photo(student), "student"), _label(_photo(teacher), "teacher"),
               _label(_photo(target), "ground truth")]

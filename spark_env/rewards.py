@@ -1,9 +1,9 @@
 """Named reward functions for SparkKD, and the context they read.
 
 A reward is a callable ``reward(context) -> float`` (one number per env step; multiplied by ``reward_scale`` by the
-env). ``REWARDS`` maps names to the built-in ones; any user callable with that signature can be passed as the
-``reward`` config value instead. The context computes what a reward asks for lazily and caches it, so each reward
-pays only for what it reads.
+env). ``REWARDS`` maps names to the built-in ones; the ``reward`` config value is one of those names, a user
+callable with that signature, or ``"package.module:function"`` naming one (``resolve_reward``). The context
+computes what a reward asks for lazily and caches it, so each reward pays only for what it reads.
 
 =====================  ===================================================================  ====================
 name                   value                                                                extra cost per step
@@ -37,14 +37,16 @@ add nothing; that probe forward pass is part of every step's cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import torch
 
 from spark_env.errors import ConfigError
+from spark_env.imports import import_object, is_import_spec
 
 if TYPE_CHECKING:
-    from spark_env.qat import CropBatch, QATSession
+    from spark_env.qat import QATSession, RunState
+    from spark_env.training_set import CropBatch
 
 GAMMA = 0.99
 
@@ -64,7 +66,7 @@ class RewardContext:
 
     def __init__(self, session: "QATSession", crops: "CropBatch", student_out_before: torch.Tensor,
                  weights: torch.Tensor, psnr_before: float, episode_start_psnr: float, last: bool,
-                 step_index: int, undo_state: tuple | None = None) -> None:
+                 step_index: int, undo_state: "RunState | None" = None) -> None:
         self.session = session
         self.crops = crops
         self.weights = weights
@@ -112,7 +114,7 @@ class RewardContext:
         """Probe PSNR had the step used the uniform map from the same state (student and optimizer forked)."""
         def compute() -> float:
             def uniform_step() -> float:
-                self.session.train(self.crops, self.session.forward(self.crops), None)
+                self.session.optimize(self.crops, self.session.forward(self.crops), None)
                 return self.session.probe_psnr()
             return self._with_state_before(uniform_step)
         return self._cached("uniform_after", compute)
@@ -122,11 +124,11 @@ class RewardContext:
             raise RuntimeError("this reward needs the pre-step state; the env keeps it for rewards that declare "
                                "needs_snapshot = True")
         after = self.session.snapshot()
-        self.session.restore(self._undo_state)
+        self.session.rollback(self._undo_state)
         try:
             return fn()
         finally:
-            self.session.restore(after)
+            self.session.rollback(after)
 
 
 def probe_psnr_gain(ctx: RewardContext) -> float:
@@ -175,11 +177,22 @@ REWARDS: dict[str, Callable[[RewardContext], float]] = {
 }
 
 
-def get_reward(reward: str | Callable[[RewardContext], float]) -> Callable[[RewardContext], float]:
-    """A reward by name, or a user callable passed through."""
+RewardSpec = Union[str, Callable[[RewardContext], float]]
+
+
+def resolve_reward(reward: RewardSpec) -> Callable[[RewardContext], float]:
+    """The reward a spec names: a registered name (``REWARDS``), ``"package.module:function"`` (a user's
+    callable(context) -> float, importable where the run executes), or a callable passed through. Errors name the
+    bad value and what is allowed."""
     if callable(reward):
         return reward
+    if is_import_spec(reward):
+        function = import_object(reward, "reward")
+        if not callable(function):
+            raise ConfigError(f"reward '{reward}' names a {type(function).__name__}, not a callable(context)")
+        return function
     try:
         return REWARDS[reward]
-    except KeyError:
-        raise ConfigError(f"unknown reward '{reward}'; available: {', '.join(REWARDS)} (or pass a callable)") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown reward {reward!r}; available: {', '.join(REWARDS)}, "
+                          "'package.module:function' or a callable(context)") from None

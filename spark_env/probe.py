@@ -1,0 +1,79 @@
+"""What a run is measured on while it trains: the probe crops (every step) and the whole validation images.
+
+Both come from the validation split (``val_folder`` or the embedded one), never from the test images. The probe
+crops are fixed for a configuration (drawn from ``PROBE_SEED``, whatever the episode seed), so probe PSNRs of
+different runs and steps are comparable.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from spark_env.data import ImagePair
+from spark_env.data.io import to_tensor
+from spark_env.data.pairs import random_crop
+from spark_env.data.tasks import Task
+from spark_env.errors import DatasetError
+from spark_env.evaluation import evaluate, measure_border
+from spark_env.metrics import psnr, ssim
+
+PROBE_SEED = 2606
+
+
+class ProbeSet:
+    """``count`` fixed crops of side ``size`` (LR pixels) cycling over the validation ``pairs``.
+
+    Attributes: ``lq`` (count, 3, size, size) on ``device``, ``hr`` (count, 3, size*s, size*s) on the CPU,
+    ``border`` (pixels shaved before measuring).
+    """
+
+    def __init__(self, pairs: list[ImagePair], count: int, size: int, task: Task, device: torch.device) -> None:
+        pairs = [p for p in pairs if min(p.lq.shape[:2]) >= size]
+        if not pairs:
+            raise DatasetError(f"no validation image is large enough for probe crops of {size}x{size} LR pixels; "
+                               "lower probe_crop_size")
+        rng = np.random.default_rng(PROBE_SEED)
+        crops = [random_crop(pairs[i % len(pairs)], size, task.scale, rng)[:2] for i in range(count)]
+        self.lq = torch.cat([to_tensor(lq) for lq, _ in crops]).to(device)
+        self.hr = torch.cat([to_tensor(hr) for _, hr in crops])
+        self.border = measure_border(task)
+
+    @torch.no_grad()
+    def outputs(self, network: nn.Module) -> torch.Tensor:
+        """The network's outputs on the probe crops in eval mode (CPU); the network's mode is restored."""
+        was_training = network.training
+        network.eval()
+        out = network(self.lq).cpu()
+        network.train(was_training)
+        return out
+
+    def psnr(self, network: nn.Module) -> float:
+        """Mean PSNR-Y (dB) on the probe crops; ``-inf`` when an output is not finite."""
+        out = self.outputs(network)
+        return psnr(out, self.hr, border=self.border) if torch.isfinite(out).all() else -math.inf
+
+    def ssim(self, network: nn.Module) -> float:
+        """Mean SSIM-Y on the probe crops."""
+        return ssim(self.outputs(network), self.hr, border=self.border)
+
+
+class ValidationSet:
+    """The whole validation images, loaded on first use (only rewards that read them pay for it)."""
+
+    def __init__(self, load: Callable[[], list[ImagePair]], task: Task, device: torch.device) -> None:
+        self._load = load
+        self._pairs: list[ImagePair] | None = None
+        self.task = task
+        self.device = device
+
+    def psnr(self, network: nn.Module) -> float:
+        """Mean PSNR-Y (dB) over the whole validation images (the test tables' metric on the validation split);
+        ``-inf`` when an output is not finite."""
+        if self._pairs is None:
+            self._pairs = self._load()
+        value = evaluate(network, self._pairs, self.task, self.device, with_ssim=False)["psnr"]
+        return value if math.isfinite(value) else -math.inf
