@@ -195,7 +195,10 @@ def make_config(preset: str = "quick", **overrides: Any) -> SparkConfig:
 
 def load_config(path: str | Path) -> SparkConfig:
     """Read a YAML config written by ``to_yaml`` (or by hand); an optional ``preset`` key picks the base."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:  # the safe loader refuses python/object tags: a ConstructorError
+        raise ConfigError(f"config file '{path}' is not valid safe YAML: {error}") from error
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys to values, got {type(data).__name__}")
     preset = data.pop("preset", "quick")

@@ -7,13 +7,12 @@ different runs and steps are comparable.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from spark_env.data import ImagePair
+from spark_env.data import ImagePair, load_pairs
 from spark_env.data.io import to_tensor
 from spark_env.data.pairs import random_crop
 from spark_env.data.tasks import Task
@@ -62,18 +61,24 @@ class ProbeSet:
 
 
 class ValidationSet:
-    """The whole validation images, loaded on first use (only rewards that read them pay for it)."""
+    """The whole validation images (``folder``, or the embedded validation split when None), loaded on first use:
+    only rewards that read them pay for it."""
 
-    def __init__(self, load: Callable[[], list[ImagePair]], task: Task, device: torch.device) -> None:
-        self._load = load
+    def __init__(self, task: Task, folder: str | None, device: torch.device) -> None:
+        self.folder = folder
         self._pairs: list[ImagePair] | None = None
         self.task = task
         self.device = device
 
+    @property
+    def pairs(self) -> list[ImagePair]:
+        """The validation pairs (loaded on first access)."""
+        if self._pairs is None:
+            self._pairs = load_pairs(self.task, "val", self.folder)
+        return self._pairs
+
     def psnr(self, network: nn.Module) -> float:
         """Mean PSNR-Y (dB) over the whole validation images (the test tables' metric on the validation split);
         ``-inf`` when an output is not finite."""
-        if self._pairs is None:
-            self._pairs = self._load()
-        value = evaluate(network, self._pairs, self.task, self.device, with_ssim=False)["psnr"]
+        value = evaluate(network, self.pairs, self.task, self.device, with_ssim=False)["psnr"]
         return value if math.isfinite(value) else -math.inf

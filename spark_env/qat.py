@@ -81,8 +81,7 @@ class QATSession:
                               config.probe_crop_size, self.task, self.device)
         self.teacher_probe_psnr = psnr(self._teacher_output(self.probe.lq).cpu(), self.probe.hr,
                                        border=self.probe.border)
-        self.validation = ValidationSet(lambda: load_pairs(self.task, "val", config.val_folder), self.task,
-                                        self.device)
+        self.validation = ValidationSet(self.task, config.val_folder, self.device)
         self.val_history: list[tuple[int, float]] = []
         self.student: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None

@@ -51,6 +51,21 @@ class TargetCellsEnv(gym.Env):
         return self.obs, reward, self.t >= self.episode_steps, False, {}
 
 
+def mean_step_reward(agent, env: gym.Env, episodes: int = 10, deterministic: bool = True) -> float:
+    """Mean reward per step of ``agent`` acting (``deterministic``) in a single env over ``episodes`` episodes from
+    seeds 1000, 1001, ...: a quick yardstick for an agent on ``TargetCellsEnv``."""
+    rewards = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=1000 + episode)
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(np.clip(agent.act(obs, deterministic=deterministic),
+                                                                     -1, 1))
+            rewards.append(reward)
+            done = terminated or truncated
+    return float(np.mean(rewards))
+
+
 def _episode(reward, steps: int, seed: int, action: np.ndarray) -> tuple[list[float], list[float]]:
     env = gym.make("SparkKD-v0", preset="tiny", reward=reward, episode_steps=steps).unwrapped
     env.reset(seed=seed)

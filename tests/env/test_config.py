@@ -15,7 +15,7 @@ def test_presets_build_and_round_trip_through_yaml(preset, tmp_path):
 def test_yaml_uses_the_safe_loader(tmp_path):
     path = tmp_path / "evil.yaml"
     path.write_text("task: !!python/object/apply:os.system ['echo hacked']\n")
-    with pytest.raises(Exception, match="could not determine a constructor"):
+    with pytest.raises(ConfigError, match="could not determine a constructor"):
         load_config(path)
 
 

@@ -17,7 +17,7 @@ def test_check_reward_names_what_is_wrong():
         check_reward(lambda ctx: float("nan") if ctx.step_index == 1 else 0.0)
 
     def trains_again(ctx):  # changes the student and does not restore it
-        ctx.session.train(ctx.crops, ctx.session.forward(ctx.crops), None)
+        ctx.session.optimize(ctx.crops, ctx.session.forward(ctx.crops), None)
         return 0.0
     with pytest.raises(CheckFailed, match="changed the run"):
         check_reward(trains_again)

@@ -2,6 +2,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from spark_env.errors import ConfigError
+
 import spark_env  # noqa: F401
 from spark_env.rewards import REWARDS, RewardContext
 
@@ -93,9 +95,9 @@ def test_val_psnr_gain_sums_to_the_validation_gain_whatever_the_frequency():
 def test_val_psnr_gain_reads_the_validation_split_only():
     env = gym.make("SparkKD-v0", preset="tiny", reward="val_psnr_gain").unwrapped
     env.reset(seed=0)
-    names = [pair.name for pair in env.session._val_pairs]
+    names = [pair.name for pair in env.session.validation.pairs]
     assert names and all(name.endswith("[val]") for name in names)
-    with pytest.raises(Exception, match="val_reward_every=-1 is invalid"):
+    with pytest.raises(ConfigError, match="val_reward_every=-1 is invalid"):
         gym.make("SparkKD-v0", preset="tiny", val_reward_every=-1)
     from spark_env.rewards import val_psnr_gain
     wrapped = gym.make("SparkKD-v0", preset="tiny", episode_steps=1, reward=lambda ctx: val_psnr_gain(ctx)).unwrapped

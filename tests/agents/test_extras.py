@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import spark_env  # noqa: F401
 from agents import make_agent
 
-LOOP_DOC = Path(__file__).resolve().parents[1] / "docs" / "own_loop.md"
+LOOP_DOC = Path(__file__).resolve().parents[2] / "docs" / "own_loop.md"
 
 
 def test_sb3_logs_to_tensorboard_and_shows_a_progress_bar_on_the_tiny_preset(tmp_path, capsys):

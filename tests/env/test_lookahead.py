@@ -70,7 +70,7 @@ def _session_after_warmup(seed: int, steps: int = 5, **overrides) -> QATSession:
     session.start(seed)
     for _ in range(steps):
         crops = session.sample(1)
-        session.train(crops, session.forward(crops), None)
+        session.optimize(crops, session.forward(crops), None)
     return session
 
 
@@ -106,7 +106,7 @@ def test_scores_leave_the_run_and_the_global_generators_untouched():
     assert all(torch.equal(v, student[k]) for k, v in session.student.state_dict().items())
     assert str(session.optimizer.state_dict()) == optimizer
     assert torch.equal(torch.get_rng_state(), torch_state) and np.array_equal(np.random.get_state()[1], numpy_state)
-    session.train(crops, pending, None)  # the pending forward pass is still the one the step trains on
+    assert session.optimize(crops, pending, None)["finite"]  # the pending pass is still the one a step trains on
 
 
 def test_scores_are_zero_without_kd_and_finite_with_feature_kd():
@@ -116,7 +116,7 @@ def test_scores_are_zero_without_kd_and_finite_with_feature_kd():
     crops = fakd.sample(1)
     pending = fakd.forward(crops)
     assert torch.isfinite(fakd.lookahead_scores(crops)).all()
-    fakd.train(crops, pending, None)  # feature KD reads the features of the pending pass: still there
+    assert pending.features and fakd.optimize(crops, pending, None)["finite"]  # the pass carries its features
 
 
 def _rollout(**overrides):
@@ -165,7 +165,12 @@ def test_lookahead_agent_acts_on_its_env_scores():
         agent.act(obs[:1])
     with pytest.raises(ValueError, match="temperature"):
         make_agent("lookahead", env, temperature=0.0)
-    agent.learn(16)  # a whole tiny run driven by the scores
+    steps = []
+    agent.learn(16, callback=lambda local: steps.append(local["step"]))  # a whole tiny run: 8 steps x 2 crops
+    assert [step.steps_done for step in steps] == list(range(2, 17, 2))
+    assert steps[-1].done.all() and (steps[-1].info["qat_step"] == 7).all()
+    for step in steps:  # every map is the scores' map: in [0, 1], full weight on the best cells of each crop
+        assert step.action.shape == (2, 8, 8) and step.action.min() >= 0 and (step.action.max((1, 2)) == 1).all()
 
 
 def test_spark_distill_needs_the_env_option_and_learns_to_predict_the_lookahead_map(tmp_path):
@@ -189,7 +194,7 @@ def test_the_scores_study_reports_correlations_per_channel(tmp_path):
     lookahead_scores.main(["--preset", "tiny", "--seeds", "2", "--steps", "4", "--batch", "2", "--out",
                            str(tmp_path)])
     summary = (tmp_path / "summary.md").read_text()
-    for figure in ("median abs score (1e-3 dB)", "positive share", "r knowledge_gap", "r heuristic map",
+    for figure in ("median abs score (1e-3 dB)", "positive share", "r gap", "r heuristic map",
                    "r lookahead map vs heuristic map"):
         assert f"| {figure} |" in summary
     per_step = pd.read_csv(tmp_path / "per_step.csv")
