@@ -4,7 +4,7 @@
 
 In one process, per batch size B (the experiments' setting is B = 8 crops per QAT step): (1) the raw QAT step alone
 (sample B crops, student forward, L1 + KD loss, backward, optimizer step) on the env's own session, (2) the natively
-batched env step (``SparkKD-v0`` vector entry point) with the configured reward: the same work plus the difficulty
+batched env step (``SparkKD-v1`` vector entry point) with the configured reward: the same work plus the difficulty
 grids, the probe evaluation and the reward. Medians over ``--steps`` steps after a warm-up; the env is measured
 before and after the raw steps and the smaller median kept (guards against drift). ``env / raw`` is the cost
 ratio. (3) The env step driven by the lookahead map (``kd_lookahead``): the scores of the observed crops
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-import spark_env  # noqa: F401
+from spark_env import ENV_ID
 from experiments.common import markdown_table, parse_overrides
 from spark_env.qat import QATSession
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     long_episode = {"episode_steps": 10 ** 6, "torch_threads": args.threads, **overrides}
     rows, phases = [], []
     for batch in args.batches:
-        envs = gym.make_vec("SparkKD-v0", num_envs=batch, vectorization_mode="vector_entry_point",
+        envs = gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point",
                             preset=args.preset, **long_episode)
         envs.reset(seed=0)
         episode = envs.unwrapped.episode

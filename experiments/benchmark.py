@@ -15,8 +15,9 @@ from the same seeded start (calibration and training crops), so rows of one seed
 
 The run folder gets ``config.yaml`` (the resolved config), ``results.csv`` (one row per run, written as each
 finishes; a rerun skips finished rows), ``curves.csv`` (probe PSNR per QAT step), ``arrays/`` (weight maps with
-their crops), ``summary.md`` / ``summary.csv`` (mean and 95 % bootstrap CI per cell, gap to the FP teacher,
-paired difference to uniform KD with its CI) and PNG plots.
+their crops), ``per_image.csv`` (every measured run on every test image), ``summary.md`` / ``summary.csv`` (per cell
+and method: mean and 95 % CI over seeds and test images, gap to the FP teacher, paired difference to uniform KD with
+its CI and call), ``per_image_differences.md`` / ``.csv`` and PNG plots.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from experiments.grid import ResultsStore
 from experiments.qat_runs import QATJob, RunSpec
 from experiments.spec import check_batch
 from experiments.plots import plot_curves, plot_psnr_vs_bits, plot_weight_maps
-from experiments.stats import bootstrap_ci, format_ci, paired_difference_ci
+from experiments.per_image import difference_columns, paired_difference, per_image_differences, seed_by_image
+from experiments.stats import crossed_ci, format_ci
 from spark_env.errors import ConfigError
 
 KEY_COLUMNS = ("task", "student", "bits", "method", "seed")
@@ -138,38 +140,45 @@ def jobs(spec: BenchmarkSpec) -> list[QATJob]:
     return grid
 
 
-def summarize(results: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and method: runs, PSNR mean with 95 % bootstrap CI, SSIM mean, gap to the FP teacher, paired
-    difference to uniform KD (same seeds) with its CI."""
-    rows = []
+def summarize(results: pd.DataFrame, per_image: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, per-image differences). Summary, per cell and method: runs, PSNR mean over seeds and test images
+    with its 95 % CI, SSIM mean, gap to the FP teacher, and the paired difference to uniform KD (same seeds, same
+    images) with its CI and call (above / below / inconclusive). The CIs resample seeds and images
+    (``stats.crossed_ci``). Per-image differences: per cell, method and test image, the mean difference to uniform
+    KD over seeds with its Student-t CI."""
+    rows, image_rows = [], []
     fp = results[results.method == "fp"].set_index(["task", "student"])["psnr"]
     qat = results[results.method != "fp"]
     for (task, student, bits), cell in qat.groupby(["task", "student", "bits"], sort=False):
-        reference = cell[cell.method == REFERENCE].set_index("seed")["psnr"]
+        reference = seed_by_image(cell[cell.method == REFERENCE], per_image)
         for method, runs in cell.groupby("method", sort=False):
-            psnr = runs["psnr"].to_numpy()
-            mean, low, high = bootstrap_ci(psnr)
+            table = seed_by_image(runs, per_image)
+            mean, low, high = crossed_ci(table.to_numpy())
             row = {"task": task, "student": student, "bits": f"W{bits}A{bits}", "method": METHODS[method].label,
-                   "runs": len(runs), "PSNR mean [95% CI]": format_ci(mean, low, high),
-                   "SSIM mean": runs["ssim"].mean(),
-                   "gap to FP (dB)": mean - fp.get((task, student), np.nan)}
-            paired = runs.set_index("seed")["psnr"].align(reference, join="inner")
-            if method != REFERENCE and len(paired[0]):
-                row["vs uniform KD (dB) [95% CI]"] = format_ci(*paired_difference_ci(*paired))
+                   "runs": len(runs), "images": table.shape[1], "PSNR mean [95% CI]": format_ci(mean, low, high),
+                   "SSIM mean": runs["ssim"].mean(), "gap to FP (dB)": mean - fp.get((task, student), np.nan)}
+            if method != REFERENCE and len(reference):
+                difference = paired_difference(table, reference)
+                row.update(difference_columns(difference, "vs uniform KD (dB)"))
+                image_rows += per_image_differences(difference, task=task, student=student, bits=f"W{bits}A{bits}",
+                                                    method=METHODS[method].label)
             else:
-                row["vs uniform KD (dB) [95% CI]"] = "-"
+                row.update({"vs uniform KD (dB) [95% CI]": "-", "vs uniform KD (dB) call": "-"})
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(image_rows)
 
 
 def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     """Summary table and plots from the run folder's CSVs (also what a resumed run prints)."""
     results = store.table()
-    summary = summarize(results)
+    summary, image_differences = summarize(results, store.table("per_image"))
     budget = spec.overrides.get("episode_steps", "preset")
     title = (f"Method comparison: final student PSNR-Y / SSIM-Y on the test images, {budget} QAT steps per run, "
              f"seeds {spec.seeds}")
     print(write_table(summary, store.folder, "summary", title))
+    if not image_differences.empty:
+        write_table(image_differences, store.folder, "per_image_differences",
+                    "Per test image: mean difference to uniform KD over seeds (dB) with its 95 % Student-t CI")
     labels = {name: method.label for name, method in METHODS.items()}
     plot_psnr_vs_bits(results, labels, store.folder / "psnr_vs_bits.png")
     plot_curves(store.table("curves"), labels, store.folder / "psnr_over_qat_steps.png")

@@ -13,7 +13,8 @@ import argparse
 import json
 
 from experiments.common import parse_overrides
-from experiments.qat_runs import test_metrics
+from experiments.qat_runs import test_scores
+from spark_env.data import DEFAULT_IMAGE_SET
 from spark_env.errors import ConfigError
 from spark_env.models.edsr_import import ARCH, import_official_edsr
 from spark_env.models.teachers import load_teacher
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
         sha256 = import_official_edsr(args.checkpoint, args.task, args.out)
         teacher = load_teacher(ARCH, args.task, args.out)
         report = {"arch": ARCH, "task": args.task, "weights": args.out, "sha256": sha256, "config": teacher.config,
-                  "test": test_metrics(teacher, args.task, folders)}
+                  "test": test_scores(teacher, args.task, DEFAULT_IMAGE_SET, folders)[0]}
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error
     print(json.dumps(report, indent=1))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-import spark_env  # noqa: F401  (registers SparkKD-v0)
+from spark_env import ENV_ID
 from agents.fixed import HeuristicAgent
 from agents.lookahead import scores_to_action
 from experiments.common import markdown_table, write_table
@@ -50,7 +50,7 @@ def cell_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def run_seed(seed: int, preset: str, steps: int, batch: int, overrides: dict) -> list[dict]:
     """One uniform-KD run; one row per step with the crop-mean figures."""
-    env = gym.make_vec("SparkKD-v0", num_envs=batch, vectorization_mode="vector_entry_point", preset=preset,
+    env = gym.make_vec(ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", preset=preset,
                        episode_steps=steps, lookahead_info=True, **overrides)
     heuristic = HeuristicAgent(env, "combined")
     obs, info = env.reset(seed=seed)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from experiments.stats import bootstrap_ci  # noqa: E402
+from experiments.stats import student_t_ci  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -22,15 +22,15 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_psnr_vs_bits(results: pd.DataFrame, labels: Mapping[str, str], path: Path) -> None:
-    """One panel per (task, student): mean test PSNR per method against bit width, 95 % bootstrap CI as error
-    bars; the FP teacher as a dashed line."""
+    """One panel per (task, student): mean test PSNR per method against bit width, the 95 % Student-t CI over
+    seeds as error bars; the FP teacher as a dashed line."""
     panels = list(results.groupby(["task", "student"], sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.8), squeeze=False)
     for ax, ((task, student), frame) in zip(axes[0], panels):
         for method, runs in frame[frame.method != "fp"].groupby("method", sort=False):
-            stats = [(bits, *bootstrap_ci(group["psnr"])) for bits, group in runs.groupby("bits")]
+            stats = [(bits, *student_t_ci(group["psnr"])) for bits, group in runs.groupby("bits")]
             bits, mean, low, high = map(np.array, zip(*stats))
-            ax.errorbar(bits, mean, yerr=[mean - low, high - mean], marker="o", ms=3, capsize=2,
+            ax.errorbar(bits, mean, yerr=np.nan_to_num([mean - low, high - mean]), marker="o", ms=3, capsize=2,
                         label=labels.get(method, method))
         fp = frame[frame.method == "fp"]["psnr"]
         if len(fp):

@@ -1,4 +1,4 @@
-"""One QAT run of SparkKD-v0 driven by an agent, measured on held-out images: the unit every experiment repeats.
+"""One QAT run of SparkKD driven by an agent, measured on held-out images: the unit every experiment repeats.
 
 ``qat_run(RunSpec(...))`` builds a fresh batched env (``SparkKDVectorEnv``: ``batch`` crops per QAT step, each with its
 own grid and weight map, one shared student), lets the agent drive one episode (online agents learn during it, as
@@ -19,11 +19,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-import spark_env  # noqa: F401  (registers SparkKD-v0)
+import spark_env  # noqa: F401  (registers the env ids)
 from agents import agent_entry, make_agent
-from spark_env.data import get_task, load_pairs
+from spark_env.data import DEFAULT_IMAGE_SET, get_task, load_pairs
 from spark_env.errors import ConfigError
-from spark_env.evaluation import evaluate
+from spark_env.evaluation import evaluate_images
 from spark_env.wrappers import QATRunRecorder, RecordedRun
 
 PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
@@ -71,34 +71,47 @@ class QATJob:
 @dataclass
 class RunResult:
     metrics: dict[str, float]   # test figures (per test set when several) and run figures
-    recorded: RecordedRun
+    recorded: RecordedRun | None
+    per_image: list[dict]       # one row per test image: test_set, image, psnr, ssim
+
+
+EMBEDDED_TEST_SET = "embedded"
 
 
 @functools.lru_cache(maxsize=16)
-def _test_pairs(task_name: str, folder: str | None) -> tuple:
-    return tuple(load_pairs(get_task(task_name), "test", folder))
+def _test_pairs(task_name: str, folder: str | None, image_set: str) -> tuple:
+    return tuple(load_pairs(get_task(task_name), "test", folder, image_set=image_set))
 
 
-def test_metrics(model: torch.nn.Module | None, task_name: str, test_folders: dict[str, str]) -> dict[str, float]:
-    """``psnr`` / ``ssim`` on the embedded test split, or ``psnr_<name>`` / ``ssim_<name>`` per user test folder
-    plus their mean as ``psnr`` / ``ssim``."""
+def test_scores(model: torch.nn.Module | None, task_name: str, image_set: str,
+                test_folders: dict[str, str]) -> tuple[dict[str, float], list[dict]]:
+    """(figures, per-image rows) of a network on the test images: the test split of the embedded ``image_set``,
+    or each user test folder. Figures: ``psnr`` / ``ssim`` (the mean over the images; with folders, the mean of
+    the folders' means) and ``psnr_<name>`` / ``ssim_<name>`` per folder. Rows: ``test_set`` (``embedded`` or the
+    folder's name), ``image``, ``psnr``, ``ssim``."""
     task = get_task(task_name)
-    if not test_folders:
-        return evaluate(model, list(_test_pairs(task_name, None)), task)
+    sets = test_folders or {EMBEDDED_TEST_SET: None}
     figures: dict[str, float] = {}
-    for name, folder in test_folders.items():
-        result = evaluate(model, list(_test_pairs(task_name, folder)), task)
-        figures.update({f"psnr_{name}": result["psnr"], f"ssim_{name}": result["ssim"]})
-    figures["psnr"] = float(np.mean([figures[f"psnr_{n}"] for n in test_folders]))
-    figures["ssim"] = float(np.mean([figures[f"ssim_{n}"] for n in test_folders]))
-    return figures
+    rows: list[dict] = []
+    for name, folder in sets.items():
+        images = evaluate_images(model, list(_test_pairs(task_name, folder, image_set)), task)
+        rows += [{"test_set": name, **row} for row in images]
+        figures.update({f"psnr_{name}": float(np.mean([r["psnr"] for r in images])),
+                        f"ssim_{name}": float(np.mean([r["ssim"] for r in images]))})
+    figures["psnr"] = float(np.mean([figures[f"psnr_{n}"] for n in sets]))
+    figures["ssim"] = float(np.mean([figures[f"ssim_{n}"] for n in sets]))
+    if not test_folders:
+        del figures[f"psnr_{EMBEDDED_TEST_SET}"], figures[f"ssim_{EMBEDDED_TEST_SET}"]
+    return figures, rows
 
 
 def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
     """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step. The
-    agent's registered env overrides apply under the spec's own."""
+    agent's registered env overrides apply under the spec's own; the env id is the one of the ``image_set``
+    override (``SparkKD-v1`` by default)."""
     overrides = {**agent_entry(spec.agent).env_overrides, **spec.overrides}
-    return gym.make_vec("SparkKD-v0", num_envs=spec.batch, vectorization_mode="vector_entry_point",
+    env_id = f"SparkKD-{overrides.get('image_set', DEFAULT_IMAGE_SET)}"  # each image set is its env id's protocol
+    return gym.make_vec(env_id, num_envs=spec.batch, vectorization_mode="vector_entry_point",
                         preset=spec.preset, **overrides)
 
 
@@ -143,12 +156,13 @@ def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_secon
     run = recorder.run
     if not recorder.finished:
         raise RuntimeError(f"agent '{spec.agent}' did not finish its QAT run")
-    metrics = test_metrics(run.final_student, recorder.unwrapped.config.task, spec.test_folders)
+    config = recorder.unwrapped.config
+    metrics, per_image = test_scores(run.final_student, config.task, config.image_set, spec.test_folders)
     metrics.update({"probe_start": run.start_psnr, "probe_end": run.curve[-1]["probe_psnr"],
                     "qat_steps": run.curve[-1]["qat_step"], "return": run.episode_return, "error": run.error,
                     "pretrain_seconds": round(train_seconds, 1),
                     "seconds": round(time.perf_counter() - began, 1)})
-    return RunResult(metrics, run)
+    return RunResult(metrics, run, per_image)
 
 
 def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
@@ -159,29 +173,32 @@ def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
         done = bool(terminated[0] or truncated[0])
 
 
-def start_state_metrics(spec: RunSpec) -> dict[str, float]:
+def start_state_scores(spec: RunSpec) -> tuple[dict[str, float], list[dict]]:
     """The PTQ student a run starts from (quantized and calibrated with the run seed), on the test images."""
     env = spark_env_for(spec)
     env.reset(seed=spec.seed)
     config = env.unwrapped.config
-    return test_metrics(env.unwrapped.session.student.eval(), config.task, spec.test_folders)
+    return test_scores(env.unwrapped.session.student.eval(), config.task, config.image_set, spec.test_folders)
 
 
-def teacher_metrics(spec: RunSpec) -> dict[str, float]:
+def teacher_scores(spec: RunSpec) -> tuple[dict[str, float], list[dict]]:
     """The frozen FP teacher of the run's config on the test images (no env step is taken)."""
     env = spark_env_for(spec)
-    return test_metrics(env.unwrapped.session.teacher, env.unwrapped.config.task, spec.test_folders)
+    config = env.unwrapped.config
+    return test_scores(env.unwrapped.session.teacher, config.task, config.image_set, spec.test_folders)
 
 
 def run_job(job: QATJob) -> dict[str, list[dict]]:
-    """Grid job -> result tables (see experiments.grid): ``results`` (one row per measured run), ``curves`` (the
-    probe PSNR per QAT step of the last one) and ``arrays`` (its kept weight maps)."""
+    """Grid job -> result tables (see experiments.grid): ``results`` (one row per measured run), ``per_image`` (one
+    row per measured run and test image), ``curves`` (the probe PSNR per QAT step of the last run) and ``arrays``
+    (its kept weight maps)."""
     key, spec = job.key, job.run
-    reference = {"teacher": teacher_metrics, "ptq": start_state_metrics}.get(job.kind)
+    reference = {"teacher": teacher_scores, "ptq": start_state_scores}.get(job.kind)
     if reference is not None:
         began = time.perf_counter()
-        metrics = reference(spec)
-        return {"results": [{**key, **metrics, "seconds": round(time.perf_counter() - began, 1)}]}
+        metrics, per_image = reference(spec)
+        return {"results": [{**key, **metrics, "seconds": round(time.perf_counter() - began, 1)}],
+                "per_image": [{**key, **row} for row in per_image]}
     if job.kind == "curve":  # a learning curve: one measured run per training budget
         budgets = list(job.budgets)
         measured = learning_curve(spec, budgets)
@@ -194,4 +211,6 @@ def run_job(job: QATJob) -> dict[str, list[dict]]:
                "observation": ex.observation, "qat_step": ex.qat_step, **{k: str(v) for k, v in key.items()}}
               for ex in result.recorded.examples]
     rows = [{**key, "train_steps": budget, **run.metrics} for budget, run in zip(budgets, measured)]
-    return {"results": rows, "curves": curve, "arrays": arrays}
+    per_image = [{**key, "train_steps": budget, **row}
+                 for budget, run in zip(budgets, measured) for row in run.per_image]
+    return {"results": rows, "per_image": per_image, "curves": curve, "arrays": arrays}

@@ -121,12 +121,14 @@ def jobs(spec: RewardAlignmentSpec) -> list[AlignmentJob]:
 
 
 def run_alignment_job(job: AlignmentJob) -> dict[str, list[dict]]:
-    """One reference policy's QAT run: test figures and the return of every reward."""
+    """One reference policy's QAT run: test figures and the return of every reward; its per-image test figures."""
     recorder = RecordingReward({name: resolve_reward(name) for name in job.rewards})
-    metrics = qat_run(replace(job.run, overrides={**job.run.overrides, "reward": recorder})).metrics
+    result = qat_run(replace(job.run, overrides={**job.run.overrides, "reward": recorder}))
+    metrics = result.metrics
     returns = {f"return {name}": value for name, value in recorder.returns.items()}
     return {"results": [{**job.key, "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,
-                         "error": metrics["error"], "seconds": metrics["seconds"]}]}
+                         "error": metrics["error"], "seconds": metrics["seconds"]}],
+            "per_image": [{**job.key, **row} for row in result.per_image]}
 
 
 def alignment_table(results: pd.DataFrame, rewards: list[str]) -> pd.DataFrame:

@@ -116,8 +116,8 @@ def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
 
 def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
     learners = [agent for agent in spec.agents if learns_in(spec, agent)]
-    report_scores(store, "agent", learners, f"RL agents, {spec.train_steps} training env steps each, then one measured QAT "
-                  "run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
+    report_scores(store, "agent", learners, f"RL agents, {spec.train_steps} training env steps each, then one "
+                  "measured QAT run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
 
 
 EXPERIMENT = Experiment("rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, report)

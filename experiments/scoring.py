@@ -26,8 +26,9 @@ import pandas as pd  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
-from experiments.stats import (bootstrap_ci, format_ci, iqm, performance_profile,  # noqa: E402
-                               stratified_bootstrap_ci)
+from experiments.per_image import difference_columns, paired_difference, seed_by_image  # noqa: E402
+from experiments.stats import (format_ci, iqm, performance_profile, stratified_bootstrap_ci,  # noqa: E402
+                               student_t_ci)
 
 HEURISTIC = "heuristic_combined"  # the h-score's 1
 AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
@@ -103,17 +104,23 @@ def plot_aggregates(runs: pd.DataFrame, column: str, path: Path) -> None:
     plt.close(fig)
 
 
-def per_cell_table(runs: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD and to random maps with
-    bootstrap CIs, mean h-score (each reference column only when its runs are in the table)."""
+def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD and to random maps (same
+    seeds, same test images) with 95 % CIs that resample seeds and images (``stats.crossed_ci``) and their calls,
+    mean h-score (each reference column only when its runs are in the table). ``per_image``: the per-image rows of
+    the runs (empty: run means, seeds only)."""
     references = [r for r in ("uniform", "random") if r in set(runs[column])]
     rows = []
     for (cell, name), group in runs.groupby(["cell", column], sort=False):
         row = {"cell": cell, column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
+        table = seed_by_image(group, per_image)
         for reference in references:
-            diffs = group[f"vs_{reference}"].dropna()
-            row[f"vs {reference} dB [95% CI]"] = (format_ci(*bootstrap_ci(diffs), digits=3)
-                                                   if name != reference and len(diffs) else "-")
+            label = f"vs {reference} dB"
+            if name == reference:
+                row.update({f"{label} [95% CI]": "-", f"{label} call": "-"})
+                continue
+            in_cell = runs[(runs.cell == cell) & (runs[column] == reference)]
+            row.update(difference_columns(paired_difference(table, seed_by_image(in_cell, per_image)), label))
         if HEURISTIC in set(runs[column]):
             row["h-score mean"] = group.h_score.mean()
         rows.append(row)
@@ -122,26 +129,26 @@ def per_cell_table(runs: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def learning_curve_table(runs: pd.DataFrame, column: str, learners: Sequence[str]) -> pd.DataFrame:
     """Per cell, learning agent and training budget: runs, mean test PSNR, paired difference to uniform KD and the
-    h-score, each mean with its 95 % bootstrap CI over seeds."""
+    h-score, each mean with its 95 % Student-t CI over seeds (the h-score's denominator held fixed)."""
     rows = []
     learning = runs[runs[column].isin(learners)]
     for (cell, name, steps), group in learning.groupby(["cell", column, "train_steps"], sort=False):
         rows.append({"cell": cell, column: name, "train env steps": int(steps), "runs": len(group),
                      "test PSNR mean": group.psnr.mean(),
-                     "vs uniform dB [95% CI]": format_ci(*bootstrap_ci(group.vs_uniform.dropna())),
-                     "h-score [95% CI]": format_ci(*bootstrap_ci(group.h_score.dropna()), digits=2)})
+                     "vs uniform dB [95% CI]": format_ci(*student_t_ci(group.vs_uniform.dropna())),
+                     "h-score [95% CI]": format_ci(*student_t_ci(group.h_score.dropna()), digits=2)})
     return pd.DataFrame(rows)
 
 
 def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str], path: Path) -> None:
     """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
-    training env steps, mean and 95 % bootstrap CI over seeds; random maps as a dashed line."""
+    training env steps, mean and 95 % Student-t CI over seeds; random maps as a dashed line."""
     cells = list(dict.fromkeys(runs.cell))
     fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
     for ax, cell in zip(axes[0], cells):
         frame = runs[runs.cell == cell]
         for name, group in frame[frame[column].isin(learners)].groupby(column, sort=False):
-            stats = [(steps, *bootstrap_ci(g.h_score.dropna())) for steps, g in group.groupby("train_steps")]
+            stats = [(steps, *student_t_ci(g.h_score.dropna())) for steps, g in group.groupby("train_steps")]
             steps, mean, low, high = map(np.array, zip(*stats))
             ax.plot(steps, mean, marker="o", ms=3, label=name)
             ax.fill_between(steps, low, high, alpha=0.2)
@@ -164,8 +171,9 @@ def report_scores(store: ResultsStore, column: str, learners: Sequence[str], tit
     all_runs = normalized_scores(store.table(), column)
     runs = final_runs(all_runs, column)
     print(write_table(aggregate(runs, column), store.folder, "summary", title))
-    print(write_table(per_cell_table(runs, column), store.folder, "per_cell",
-                      "Per cell: test PSNR-Y (dB) and paired differences (same seeds)"))
+    print(write_table(per_cell_table(runs, column, store.table("per_image")), store.folder, "per_cell",
+                      "Per cell: test PSNR-Y (dB) and paired differences (same seeds and test images; 95 % CIs over "
+                      "seeds and images)"))
     if "train_steps" in all_runs and all_runs[column].isin(learners).any():
         print(write_table(learning_curve_table(all_runs, column, learners), store.folder, "learning_curves",
                           "Learning curves: measured runs after each training budget (same seeds)"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
 Statistic = Callable[[np.ndarray], float]
 BOOTSTRAP_SEED = 0
@@ -93,3 +94,71 @@ def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
     sa, sb = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
     denominator = np.sqrt(np.count_nonzero(sa) * np.count_nonzero(sb))
     return float((sa * sb).sum() / denominator) if denominator else float("nan")
+
+
+def student_t_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper): the Student-t interval of a mean over independent values (e.g. paired differences, one
+    per seed). Honest at small counts (unlike a percentile bootstrap over 3 values); one value gives NaN bounds."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        return (float("nan"),) * 3
+    mean = float(x.mean())
+    if x.size == 1:
+        return mean, float("nan"), float("nan")
+    half = t_quantile(level, x.size - 1) * float(x.std(ddof=1)) / np.sqrt(x.size)
+    return mean, mean - half, mean + half
+
+
+def t_quantile(level: float, df: float) -> float:
+    """Two-sided Student-t critical value for ``level`` at ``df`` (possibly fractional) degrees of freedom."""
+    return float(student_t.ppf(0.5 + level / 2.0, df))
+
+
+def crossed_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lower, upper) of the grand mean of a seeds x images table (S, I), seeds and images both random.
+
+    Estimator (named in docs/statistics.md): the two-way crossed random-effects model ``y = mu + a_seed + b_image +
+    e``; the variance of the grand mean, ``var_a / S + var_b / I + var_e / (S I)``, is estimated from the two-way
+    ANOVA mean squares as ``(MS_seed + MS_image - MS_resid) / (S I)``, never below ``max(MS_seed, MS_image) / (S I)``
+    (the variance when one factor has no effect), with a Student-t interval at Satterthwaite's degrees of freedom.
+    It says "for seeds and photographs like these", not "for these images". With one seed it is the t interval over
+    the images, with one image the t interval over the seeds. NaN rows (missing images) are dropped.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    if y.ndim != 2:
+        raise ValueError(f"crossed_ci needs a (seeds, images) table, got shape {y.shape}")
+    y = y[~np.isnan(y).any(axis=1)]
+    seeds, images = y.shape
+    if y.size == 0:
+        return (float("nan"),) * 3
+    if images == 1 or seeds == 1:
+        return student_t_ci(y.ravel(), level)
+    grand = float(y.mean())
+    seed_means, image_means = y.mean(1), y.mean(0)
+    df_seed, df_image, df_resid = seeds - 1, images - 1, (seeds - 1) * (images - 1)
+    ms_seed = images * float(((seed_means - grand) ** 2).sum()) / df_seed
+    ms_image = seeds * float(((image_means - grand) ** 2).sum()) / df_image
+    resid = y - seed_means[:, None] - image_means[None, :] + grand
+    ms_resid = float((resid ** 2).sum()) / df_resid
+    combined = ms_seed + ms_image - ms_resid
+    if combined >= max(ms_seed, ms_image):
+        variance_sum = combined
+        df = combined ** 2 / (ms_seed ** 2 / df_seed + ms_image ** 2 / df_image + ms_resid ** 2 / df_resid)
+    elif ms_seed >= ms_image:
+        variance_sum, df = ms_seed, df_seed
+    else:
+        variance_sum, df = ms_image, df_image
+    if variance_sum <= 0:
+        return grand, grand, grand
+    half = t_quantile(level, df) * np.sqrt(variance_sum / (seeds * images))
+    return grand, grand - half, grand + half
+
+
+def call(low: float, high: float) -> str:
+    """What an interval lets a table say about a difference: ``above`` (low > 0), ``below`` (high < 0), else
+    ``inconclusive`` (also for NaN bounds)."""
+    if low > 0:
+        return "above"
+    if high < 0:
+        return "below"
+    return "inconclusive"

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from experiments.common import parse_overrides
-from experiments.qat_runs import test_metrics
+from experiments.qat_runs import test_scores
+from spark_env.data import DEFAULT_IMAGE_SET
 from spark_env.data import embedded_images, fresh_training_batch, get_task, load_pairs, training_images
 from spark_env.errors import SparkEnvError
 from spark_env.evaluation import evaluate
@@ -142,8 +143,8 @@ def train(args: argparse.Namespace) -> dict:
               "params": sum(p.numel() for p in model.parameters()), "config": model.config}
     val_pairs = load_pairs(task, "val", str(args.val_folder) if args.val_folder else None)
     report["val"] = {"model": evaluate(model, val_pairs, task), task.baseline_name: evaluate(None, val_pairs, task)}
-    report["test"] = {"model": test_metrics(model, args.task, args.test_folders),
-                      task.baseline_name: test_metrics(None, args.task, args.test_folders)}
+    report["test"] = {"model": test_scores(model, args.task, DEFAULT_IMAGE_SET, args.test_folders)[0],
+                      task.baseline_name: test_scores(None, args.task, DEFAULT_IMAGE_SET, args.test_folders)[0]}
     weights = run_dir / "teacher.pt"
     report["weights"] = str(weights)
     report["sha256"] = save_weights(model, args.arch, args.task, weights)

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from spark_env.data.embedded import IMAGE_SETS
 from spark_env.data.tasks import get_task
 from spark_env.errors import ConfigError
 from spark_env.models.registry import ARCHITECTURES
@@ -71,7 +72,7 @@ class SparkConfig:
     feature_kd: str = "none"                 # extra feature KD on body features: none | at | fakd (spark_env.kd)
     lambda_feat: float = 0.0                 # weight of the feature KD term, >= 0 (> 0 when feature_kd is set)
     # reward
-    reward: str | Callable = "probe_psnr_gain"  # a name of spark_env.rewards.REWARDS, "pkg.module:function" or a callable
+    reward: str | Callable = "probe_psnr_gain"  # a REWARDS name, "pkg.module:function" or a callable(context)
     reward_scale: float = 1.0                # reward multiplier
     val_reward_every: int = 0                # val_psnr_gain: env steps between whole-validation-split evaluations;
                                              # 0 = only at the end of the episode
@@ -82,6 +83,7 @@ class SparkConfig:
     probe_crops: int = 4                     # number of fixed validation crops
     probe_crop_size: int = 32                # their LR side in pixels (images smaller than that are skipped)
     # data
+    image_set: str = "v1"                    # embedded images and split (spark_env.data.embedded): v1 or v0
     train_folder: str | None = None          # benchmark folder for training crops; None = embedded train split
     val_folder: str | None = None            # benchmark folder for the probe set; None = embedded val split
     # runtime
@@ -116,7 +118,7 @@ class SparkConfig:
         choices = {"action_mapping": ACTION_MAPPINGS, "kd_loss": KD_LOSSES, "device": DEVICES,
                    "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
-                   "calibration": CALIBRATION_METHODS}
+                   "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS}
         if self.teacher_arch is not None:
             choices["teacher_arch"] = tuple(ARCHITECTURES)
         get_task(self.task)
@@ -132,7 +134,8 @@ class SparkConfig:
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the config (written to ``path`` when given). A callable reward cannot be written."""
         if callable(self.reward):
-            raise ConfigError("a config with a callable reward cannot be written to YAML; name it 'package.module:function'")
+            raise ConfigError("a config with a callable reward cannot be written to YAML; name it "
+                              "'package.module:function' instead")
         text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
             Path(path).write_text(text)

@@ -1,4 +1,4 @@
-"""SparkKD-v0: spatially adaptive knowledge distillation for low-bit QAT, as a Gymnasium environment."""
+"""SparkKD-v1 (and v0): spatially adaptive knowledge distillation for low-bit QAT, as a Gymnasium environment."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from spark_env.config import SparkConfig, make_config
 from spark_env.difficulty import GRID
+from spark_env.errors import ConfigError
 from spark_env.episode import Episode
 from spark_env.render import render_panel
 
@@ -22,11 +23,17 @@ def action_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
     return spaces.Box(-1.0, 1.0, (*shape_prefix, GRID, GRID), np.float32)
 
 
-def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any]) -> SparkConfig:
-    """The env's config (a given SparkConfig, or a preset with overrides); applies its torch thread count."""
+def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any],
+                 image_set: str | None = None) -> SparkConfig:
+    """The env's config (a given SparkConfig, or a preset with overrides); applies its torch thread count.
+    ``image_set`` is the one an env id fixes (``SparkKD-v0``: v0, ``SparkKD-v1``: v1); a config or override that
+    asks for another is an error."""
     if config is not None and overrides:
         raise ValueError("pass either a SparkConfig or preset overrides, not both")
     config = config if config is not None else make_config(preset, **overrides)
+    if image_set is not None and config.image_set != image_set:
+        raise ConfigError(f"image_set={config.image_set!r} contradicts the env id, whose protocol is image set "
+                          f"{image_set!r}; use SparkKD-{config.image_set} or drop the image_set setting")
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     return config
@@ -76,21 +83,29 @@ class SparkKDEnv(gym.Env):
     ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
     (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
     step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal that makes a
-    step several times as long, off by default; its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings are in
-    ``env.unwrapped.timings``.
+    step several times as long, off by default; its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings
+    are in ``env.unwrapped.timings``.
 
     ## Arguments
-    ``gymnasium.make("SparkKD-v0", preset="quick", **overrides)`` with overrides naming SparkConfig fields
+    ``gymnasium.make("SparkKD-v1", preset="quick", **overrides)`` with overrides naming SparkConfig fields
     (spark_env.config), or ``config=SparkConfig(...)``; ``render_mode="rgb_array"``.
+
+    ## Version History
+    * v1: the default. Image set v1 (spark_env.data.embedded): 13 training, 4 validation (the reward's probe) and
+      24 test photographs, disjoint by photograph.
+    * v0: image set v0: training and validation regions of the same six photographs, three test photographs
+      (astronaut, coffee, gravel). Everything else as v1.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, preset: str = "quick", config: SparkConfig | None = None, render_mode: str | None = None,
-                 **overrides: Any) -> None:
+                 image_set: str | None = None, **overrides: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: rgb_array or None")
-        self.config = build_config(preset, config, overrides)
+        if image_set is not None and config is None:
+            overrides.setdefault("image_set", image_set)
+        self.config = build_config(preset, config, overrides, image_set)
         self.render_mode = render_mode
         self.observation_space = observation_space()
         self.action_space = action_space()

@@ -28,21 +28,31 @@ def predict(model: nn.Module, lq: np.ndarray, device: str | torch.device | None 
     return model(to_tensor(lq).to(device or model_device(model))).cpu()
 
 
-def evaluate(model: nn.Module | None, pairs: list[ImagePair], task: Task,
-             device: str | torch.device | None = None, with_ssim: bool = True) -> dict[str, float]:
-    """Mean PSNR-Y (dB) and SSIM-Y over the pairs (``with_ssim=False``: PSNR only, the cheaper part), the network
-    run on ``device`` (default: where its parameters are); ``model=None`` measures the task's baseline (bicubic /
-    input)."""
+def evaluate_images(model: nn.Module | None, pairs: list[ImagePair], task: Task,
+                    device: str | torch.device | None = None, with_ssim: bool = True) -> list[dict[str, float]]:
+    """Per pair: ``{"image": name, "psnr": PSNR-Y (dB), "ssim": SSIM-Y}`` (``with_ssim=False``: no SSIM), the
+    network run on ``device`` (default: where its parameters are); ``model=None`` measures the task's baseline
+    (bicubic / input). The network's train / eval mode is restored."""
     border = measure_border(task)
-    psnrs, ssims = [], []
+    rows = []
     was_training = model.training if model is not None else False
     if model is not None:
         model.eval()
     for pair in pairs:
         output = task.baseline(pair.lq) if model is None else predict(model, pair.lq, device)
-        psnrs.append(psnr(output, pair.hr, border=border))
+        row = {"image": pair.name, "psnr": psnr(output, pair.hr, border=border)}
         if with_ssim:
-            ssims.append(ssim(output, pair.hr, border=border))
+            row["ssim"] = ssim(output, pair.hr, border=border)
+        rows.append(row)
     if model is not None:
         model.train(was_training)
-    return {"psnr": float(np.mean(psnrs)), **({"ssim": float(np.mean(ssims))} if with_ssim else {})}
+    return rows
+
+
+def evaluate(model: nn.Module | None, pairs: list[ImagePair], task: Task,
+             device: str | torch.device | None = None, with_ssim: bool = True) -> dict[str, float]:
+    """Mean PSNR-Y (dB) and SSIM-Y over the pairs (``with_ssim=False``: PSNR only, the cheaper part); see
+    ``evaluate_images``."""
+    rows = evaluate_images(model, pairs, task, device, with_ssim)
+    return {"psnr": float(np.mean([r["psnr"] for r in rows])),
+            **({"ssim": float(np.mean([r["ssim"] for r in rows]))} if with_ssim else {})}

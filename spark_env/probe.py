@@ -61,11 +61,13 @@ class ProbeSet:
 
 
 class ValidationSet:
-    """The whole validation images (``folder``, or the embedded validation split when None), loaded on first use:
+    """The whole validation images (``folder``, or the validation split of the embedded ``image_set`` when None),
+    loaded on first use:
     only rewards that read them pay for it."""
 
-    def __init__(self, task: Task, folder: str | None, device: torch.device) -> None:
+    def __init__(self, task: Task, folder: str | None, image_set: str, device: torch.device) -> None:
         self.folder = folder
+        self.image_set = image_set
         self._pairs: list[ImagePair] | None = None
         self.task = task
         self.device = device
@@ -74,7 +76,7 @@ class ValidationSet:
     def pairs(self) -> list[ImagePair]:
         """The validation pairs (loaded on first access)."""
         if self._pairs is None:
-            self._pairs = load_pairs(self.task, "val", self.folder)
+            self._pairs = load_pairs(self.task, "val", self.folder, image_set=self.image_set)
         return self._pairs
 
     def psnr(self, network: nn.Module) -> float:

@@ -70,18 +70,19 @@ class QATSession:
         self.device = resolve_device(config.device)
         self.teacher = load_teacher(config.teacher_architecture, config.task, config.teacher_weights).to(self.device)
         self.fp_student = self._student_init().to(self.device)
-        self.training_set = TrainingSet(load_pairs(self.task, "train", config.train_folder), config.crop_size,
-                                        self.task.scale, self.device, self._teacher_output,
+        train_pairs = load_pairs(self.task, "train", config.train_folder, image_set=config.image_set)
+        self.training_set = TrainingSet(train_pairs, config.crop_size, self.task.scale, self.device,
+                                        self._teacher_output,
                                         (config.teacher_architecture, config.task, config.teacher_weights,
-                                         config.train_folder, str(self.device)))
+                                         config.train_folder, config.image_set, str(self.device)))
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
-        self.probe = ProbeSet(load_pairs(self.task, "val", config.val_folder), config.probe_crops,
-                              config.probe_crop_size, self.task, self.device)
+        val_pairs = load_pairs(self.task, "val", config.val_folder, image_set=config.image_set)
+        self.probe = ProbeSet(val_pairs, config.probe_crops, config.probe_crop_size, self.task, self.device)
         self.teacher_probe_psnr = psnr(self._teacher_output(self.probe.lq).cpu(), self.probe.hr,
                                        border=self.probe.border)
-        self.validation = ValidationSet(self.task, config.val_folder, self.device)
+        self.validation = ValidationSet(self.task, config.val_folder, config.image_set, self.device)
         self.val_history: list[tuple[int, float]] = []
         self.student: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None

@@ -1,21 +1,27 @@
-"""The embedded default dataset: nine CC0 / public-domain photographs shipped with the package (see
-``images/ATTRIBUTION.md``), and its fixed split.
+"""The embedded default data: real photographs shipped with the package, and their fixed splits.
 
-=========  ==============================================================  ==================================
-split      images                                                          used for
-=========  ==============================================================  ==================================
-train      top 75 % of chelsea, rocket, hubble_deep_field, camera, brick,  teacher training, QAT crops
-           grass (rows ``[0, b)``, ``b`` a multiple of 24)
-val        bottom 25 % of the same six images (rows ``[b, H)``)            rewards (probe set), early choices
-test       astronaut, coffee, gravel, whole                                every reported table; nothing
-                                                                           trains or selects on them
-=========  ==============================================================  ==================================
+Every photograph, its licence, author, source package and the changes made to it are listed in
+``images/manifest.csv`` (rendered as ``images/ATTRIBUTION.md``). Two image sets exist:
 
-Train and validation regions of one image never overlap; test images are different photographs altogether.
-The row boundary is a multiple of 24 so that it is aligned for every SR scale (2, 3, 4) and for 8x8 JPEG blocks.
+=====  ============================================================================  ==============================
+set    splits                                                                         env id
+=====  ============================================================================  ==============================
+v1     train: 13 photographs (whole); val: 4 other photographs (whole; the reward's   ``SparkKD-v1`` (default)
+       probe and the validation split read them); test: 24 further photographs of
+       varied content (faces, animals, foliage, architecture, text, texture, smooth
+       gradients, low light, objects), each at most 0.26 megapixels (the 21 new ones at most 0.1). The three
+       splits are disjoint by photograph.
+v0     train / val: the top 75 % / bottom 25 % of the rows of six photographs         ``SparkKD-v0`` (the earlier
+       (chelsea, rocket, hubble_deep_field, camera, brick, grass; the row boundary a   protocol, kept for comparison)
+       multiple of 24); test: astronaut, coffee, gravel.
+=====  ============================================================================  ==============================
+
+Nothing trains or selects on a test split: it scores the final tables only. The shipped teachers were trained on
+the v0 training split (a subset of the v1 training photographs).
 """
 from __future__ import annotations
 
+import csv
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,39 +31,61 @@ from spark_env.data.io import read_image
 from spark_env.errors import ConfigError
 
 IMAGE_DIR = Path(__file__).resolve().parent / "images"
-IMAGE_FILES = {
-    "astronaut": "astronaut.png", "chelsea": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg",
-    "hubble_deep_field": "hubble_deep_field.jpg", "camera": "camera.png", "brick": "brick.png",
-    "grass": "grass.png", "gravel": "gravel.png",
-}
-TRAIN_IMAGES = ("chelsea", "rocket", "hubble_deep_field", "camera", "brick", "grass")
-TEST_IMAGES = ("astronaut", "coffee", "gravel")
+MANIFEST = IMAGE_DIR / "manifest.csv"
+IMAGE_SETS = ("v1", "v0")
+DEFAULT_IMAGE_SET = "v1"
 SPLITS = ("train", "val", "test")
-VAL_FRACTION = 0.25
+VAL_FRACTION = 0.25  # v0: the share of a training photograph's rows that forms its validation region
 ROW_ALIGN = 24
 
 
 @lru_cache(maxsize=None)
-def _load(name: str) -> np.ndarray:
-    image = read_image(IMAGE_DIR / IMAGE_FILES[name])
+def manifest() -> tuple[dict[str, str], ...]:
+    """The rows of ``images/manifest.csv``: name, file, v0_split, v1_split, category, content, licence, author,
+    source, path_in_package, licence_where, changes. A split lists its photographs in manifest order (the order
+    training crops index them)."""
+    with MANIFEST.open(newline="") as handle:
+        return tuple(csv.DictReader(handle))
+
+
+def split_names(split: str, image_set: str = DEFAULT_IMAGE_SET) -> tuple[str, ...]:
+    """Names of the photographs of one split (v0's train and val splits share their photographs)."""
+    check_split(split, image_set)
+    wanted = {"v0": {"test": "test"}.get(split, "train+val"), "v1": split}[image_set]
+    return tuple(row["name"] for row in manifest() if row[f"{image_set}_split"] == wanted)
+
+
+def check_split(split: str, image_set: str) -> None:
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split '{split}'; available: {', '.join(SPLITS)}")
+    if image_set not in IMAGE_SETS:
+        raise ConfigError(f"unknown image set '{image_set}'; available: {', '.join(IMAGE_SETS)}")
+
+
+@lru_cache(maxsize=None)
+def load_image(name: str) -> np.ndarray:
+    """A photograph of the manifest as a read-only float32 RGB (H, W, 3) array in [0, 1]."""
+    files = {row["name"]: row["file"] for row in manifest()}
+    if name not in files:
+        raise ConfigError(f"unknown embedded image '{name}'; available: {', '.join(files)}")
+    image = read_image(IMAGE_DIR / files[name])
     image.setflags(write=False)
     return image
 
 
 def split_row(height: int) -> int:
-    """First row of the validation region of a training image of the given height."""
+    """v0: first row of the validation region of a training photograph of the given height."""
     return int(height * (1.0 - VAL_FRACTION)) // ROW_ALIGN * ROW_ALIGN
 
 
-def embedded_images(split: str) -> list[tuple[str, np.ndarray]]:
-    """(name, image) pairs of one split; images are read-only float32 RGB (H, W, 3) in [0, 1]."""
-    if split not in SPLITS:
-        raise ConfigError(f"unknown split '{split}'; available: {', '.join(SPLITS)}")
-    if split == "test":
-        return [(name, _load(name)) for name in TEST_IMAGES]
+def embedded_images(split: str, image_set: str = DEFAULT_IMAGE_SET) -> list[tuple[str, np.ndarray]]:
+    """(name, image) pairs of one split of an image set; images are read-only float32 RGB (H, W, 3) in [0, 1]."""
+    names = split_names(split, image_set)
+    if image_set == "v1" or split == "test":
+        return [(name, load_image(name)) for name in names]
     regions = []
-    for name in TRAIN_IMAGES:
-        image = _load(name)
+    for name in names:
+        image = load_image(name)
         row = split_row(image.shape[0])
         regions.append((f"{name}[{split}]", image[:row] if split == "train" else image[row:]))
     return regions

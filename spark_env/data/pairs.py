@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_env.data.embedded import embedded_images
+from spark_env.data.embedded import DEFAULT_IMAGE_SET, embedded_images
 from spark_env.data.folders import load_benchmark_folder
 from spark_env.data.tasks import Task, get_task
 from spark_env.errors import DatasetError
@@ -36,14 +36,14 @@ def make_pair(name: str, hr: np.ndarray, task: Task, seed: int = 0, lq: np.ndarr
 
 
 def load_pairs(task: Task | str, split: str = "test", folder: str | Path | None = None,
-               seed: int = 0) -> list[ImagePair]:
-    """The pairs of a split of the embedded data, or of a benchmark folder when ``folder`` is given.
+               seed: int = 0, image_set: str = DEFAULT_IMAGE_SET) -> list[ImagePair]:
+    """The pairs of a split of an embedded image set, or of a benchmark folder when ``folder`` is given.
 
     ``seed`` fixes the noise of denoising tasks, so the same (task, split, seed) always gives the same inputs.
     """
     task = get_task(task) if isinstance(task, str) else task
     if folder is None:
-        return [make_pair(name, image, task, seed) for name, image in embedded_images(split)]
+        return [make_pair(name, image, task, seed) for name, image in embedded_images(split, image_set)]
     samples = load_benchmark_folder(folder, task.scale)
     return [make_pair(name, hr, task, seed, lq) for name, hr, lq in samples]
 

@@ -9,7 +9,7 @@ from spark_env.errors import ConfigError
 
 TINY = {"students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [2], "seeds": [0, 1],
         "methods": ["fp", "ptq", "qat", "kd_uniform", "kd_at", "spark"], "env_preset": "tiny",
-        "overrides": {"episode_steps": 4}, "example_steps": [4]}
+        "overrides": {"episode_steps": 4, "image_set": "v0"}, "example_steps": [4]}  # v0: 3 test images, cheap
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,11 @@ def test_every_run_is_a_row_and_qat_methods_share_their_start(finished_run):
     assert (results[results.method != "fp"].psnr < fp).all()  # a 2-bit student stays below its FP teacher
     curves = pd.read_csv(run / "curves.csv")
     assert len(curves) == 4 * 2 * 4 and set(curves.qat_step) == {1, 2, 3, 4}
+    per_image = pd.read_csv(run / "per_image.csv")
+    assert len(per_image) == len(results) * 3 and set(per_image.image) == {"astronaut", "coffee", "gravel"}
+    means = per_image.groupby(list(benchmark.KEY_COLUMNS)).psnr.mean()
+    for _, row in results.iterrows():  # a run's test PSNR is the mean of its per-image figures
+        assert means[tuple(row[list(benchmark.KEY_COLUMNS)])] == pytest.approx(row.psnr)
 
 
 def test_summary_and_plots(finished_run):
@@ -41,9 +46,12 @@ def test_summary_and_plots(finished_run):
     summary = pd.read_csv(run / "summary.csv")
     assert set(summary.method) == {"PTQ", "QAT (no KD)", "QAT + uniform KD", "QAT + AT KD",
                                    "SPARK (built-in agent)"}
-    assert (summary.runs == 2).all()
+    assert (summary.runs == 2).all() and (summary.images == 3).all()
     reference = summary[summary.method == "QAT + uniform KD"].iloc[0]
     assert reference["vs uniform KD (dB) [95% CI]"] == "-"
+    assert set(summary["vs uniform KD (dB) call"]) <= {"above", "below", "inconclusive", "-"}
+    differences = pd.read_csv(run / "per_image_differences.csv")
+    assert len(differences) == 4 * 3 and set(differences.seeds) == {2}  # 4 methods x 3 images, 2 seeds each
     assert "|" in (run / "summary.md").read_text()
     for plot in ("psnr_vs_bits.png", "psnr_over_qat_steps.png", "weight_maps.png"):
         assert (run / plot).stat().st_size > 5_000
@@ -122,8 +130,10 @@ def test_summary_pairs_by_seed():
             for m, values in (("kd_uniform", [30.0, 31.0, 32.0]), ("spark", [30.1, 31.1, 32.1]))
             for seed, psnr in enumerate(values)]
     rows.append({"task": "t", "student": "s", "bits": 32, "method": "fp", "seed": 0, "psnr": 33.0, "ssim": 0.95})
-    summary = summarize(pd.DataFrame(rows)).set_index("method")
+    summary, by_image = summarize(pd.DataFrame(rows), pd.DataFrame())  # no per-image rows: seeds only
+    summary = summary.set_index("method")
     assert summary.loc["SPARK (built-in agent)", "vs uniform KD (dB) [95% CI]"] == "0.100 [0.100, 0.100]"
+    assert summary.loc["SPARK (built-in agent)", "vs uniform KD (dB) call"] == "above"
     assert summary.loc["QAT + uniform KD", "gap to FP (dB)"] == pytest.approx(-2.0)
 
 
@@ -134,11 +144,11 @@ def test_user_folders_and_teacher_weights(tmp_path):
     from spark_env.models import load_teacher, save_weights
 
     images = dict(embedded_images("train") + embedded_images("test"))
-    layout = {"train/HR": ["chelsea[train]", "rocket[train]"], "val/HR": ["camera[train]"],
+    layout = {"train/HR": ["chelsea", "rocket"], "val/HR": ["camera"],
               "SetA/HR": ["astronaut"], "SetB/HR": ["coffee"]}
     for folder, names in layout.items():
         for name in names:
-            write_image(tmp_path / folder / f"{name.split('[')[0]}.png", images[name][:96, :96])
+            write_image(tmp_path / folder / f"{name}.png", images[name][:96, :96])
     weights = tmp_path / "fsrcnn_x2.pt"
     save_weights(load_teacher("fsrcnn", "sr_x2"), "fsrcnn", "sr_x2", weights)
     config = tmp_path / "paper_like.yaml"

@@ -1,9 +1,9 @@
-"""Bootstrap intervals, paired differences and the RL-evaluation aggregates."""
+"""Intervals (crossed seeds x images, Student t, bootstrap), paired differences and the RL-evaluation aggregates."""
 import numpy as np
 import pytest
 
-from experiments.stats import (bootstrap_ci, format_ci, iqm, paired_difference_ci, performance_profile,
-                               stratified_bootstrap_ci)
+from experiments.stats import (bootstrap_ci, call, crossed_ci, format_ci, iqm, paired_difference_ci,
+                               performance_profile, stratified_bootstrap_ci, student_t_ci)
 
 
 def test_iqm_trims_a_quarter_from_each_end():
@@ -65,3 +65,29 @@ def test_kendall_tau_b_matches_scipy_with_ties():
     assert np.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="equal length"):
         kendall_tau([1, 2], [1, 2, 3])
+
+
+@pytest.mark.parametrize("seeds, images, sd_seed, sd_image, sd_resid", [
+    (3, 24, 0.02, 0.05, 0.03),    # the method table's shape: 3 seeds, 24 test photographs
+    (10, 24, 0.02, 0.05, 0.03),   # the learn preset's shape
+    (10, 24, 0.0, 0.0, 0.05),     # no seed or image effect: the floor of the variance estimate
+    (5, 9, 0.05, 0.0, 0.02),      # seeds dominate
+])
+def test_crossed_ci_covers_a_known_effect_at_the_nominal_rate(seeds, images, sd_seed, sd_image, sd_resid):
+    rng = np.random.default_rng(17)
+    effect, replicates, hits = 0.1, 400, 0
+    for _ in range(replicates):
+        table = (effect + rng.normal(0, sd_seed, (seeds, 1)) + rng.normal(0, sd_image, (1, images))
+                 + rng.normal(0, sd_resid, (seeds, images)))
+        _, low, high = crossed_ci(table)
+        hits += low <= effect <= high
+    assert 0.90 <= hits / replicates <= 0.99, hits / replicates
+
+
+def test_crossed_ci_reduces_to_the_t_interval_with_one_image_and_calls_follow_the_bounds():
+    values = np.array([[0.1], [0.3], [0.2]])
+    assert crossed_ci(values) == pytest.approx(student_t_ci(values.ravel()))
+    mean, low, high = student_t_ci([0.1, 0.3, 0.2])
+    assert mean == pytest.approx(0.2) and high - mean == pytest.approx(4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert call(0.01, 0.2) == "above" and call(-0.2, -0.01) == "below" and call(-0.1, 0.1) == "inconclusive"
+    assert call(float("nan"), float("nan")) == "inconclusive"

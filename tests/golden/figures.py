@@ -30,12 +30,12 @@ def cases() -> dict[str, RunSpec]:
     """Case label -> the run it measures."""
     specs = {}
     for agent in AGENTS:
-        overrides = {"lookahead_info": True} if agent == "spark_distill" else {}
+        overrides = {"image_set": "v0", **({"lookahead_info": True} if agent == "spark_distill" else {})}
         specs[f"agent={agent}"] = RunSpec(agent=agent, batch=BATCH, seed=3, preset="tiny", overrides=overrides,
                                           pretrain_steps=PRETRAIN.get(agent, 0))
     for reward in REWARDS:
         specs[f"reward={reward}"] = RunSpec(agent="spark", batch=BATCH, seed=5, preset="tiny",
-                                            overrides={"reward": reward}, pretrain_steps=32)
+                                            overrides={"image_set": "v0", "reward": reward}, pretrain_steps=32)
     return specs
 
 
