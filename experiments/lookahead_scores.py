@@ -7,7 +7,7 @@ plain uniform run) and ``lookahead_info=True``: at every step, for every crop, t
 cells between the scores and each difficulty channel of the observation, the combined heuristic's action and the
 lookahead agent's action; plus the scores' scale (median absolute score, in 1e-3 dB of probe PSNR per unit
 weight) and the share of positive scores. Per-seed means,
-then mean and 95 % bootstrap CI over seeds; also the same figures for the first and the last quarter of the run.
+then mean and 95 % Student-t CI over seeds; also the same figures for the first and the last quarter of the run.
 Writes ``runs/lookahead_scores/<preset>/summary.md`` / ``.csv`` and ``per_step.csv``.
 
 ``--finite-differences`` instead checks the scores against measured one-step reward changes (``finite_differences``)
@@ -28,7 +28,7 @@ from spark_env import ENV_ID
 from agents.fixed import HeuristicAgent
 from agents.lookahead import scores_to_action
 from experiments.common import markdown_table, write_table
-from experiments.stats import bootstrap_ci, format_ci
+from experiments.stats import format_ci, student_t_ci
 from spark_env.config import make_config
 from spark_env.difficulty import CHANNELS
 from spark_env.lookahead import differentiable_psnr
@@ -126,7 +126,7 @@ def finite_difference_table(preset: str, seeds: int, delta: float = 0.01, warmup
 
 
 def summarize(per_step: pd.DataFrame, steps: int) -> pd.DataFrame:
-    """Mean and 95 % bootstrap CI over seeds of each figure, for the whole run and its first / last quarter."""
+    """Mean and 95 % Student-t CI over seeds of each figure, for the whole run and its first / last quarter."""
     figures = [c for c in per_step.columns if c not in ("seed", "step")]
     parts = {"whole run": per_step, "first quarter": per_step[per_step.step < steps // 4],
              "last quarter": per_step[per_step.step >= steps - steps // 4]}
@@ -135,7 +135,7 @@ def summarize(per_step: pd.DataFrame, steps: int) -> pd.DataFrame:
         seed_means = frame.groupby("seed")[figures].mean()
         row = {"steps": part}
         for figure in figures:
-            row[figure] = format_ci(*bootstrap_ci(seed_means[figure].to_numpy()), digits=3)
+            row[figure] = format_ci(*student_t_ci(seed_means[figure].to_numpy()), digits=3)
         rows.append(row)
     return pd.DataFrame(rows).set_index("steps").T.reset_index().rename(columns={"index": "figure"})
 

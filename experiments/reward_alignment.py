@@ -10,8 +10,8 @@ is the final student's PSNR-Y on the test images, which no reward reads.
 
 Per reward (``summary.md``): Kendall's tau-b between the policies' mean return and their mean test PSNR (1 = the
 same order), Pearson's r between return and test PSNR over all runs and within seeds (seed means removed), the
-paired return difference combined heuristic - random with its 95 % bootstrap CI, and the same difference of the
-test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean return against their mean test PSNR.
+paired return difference combined heuristic - random with its 95 % Student-t CI over seeds, and the same difference
+of the test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean return against their mean test PSNR.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from experiments.grid import ResultsStore  # noqa: E402
 from experiments.spec import check_batch  # noqa: E402
 from experiments.qat_runs import RunSpec, qat_run  # noqa: E402
 from experiments.rl_benchmark import cell_name  # noqa: E402
-from experiments.stats import format_ci, kendall_tau, paired_difference_ci  # noqa: E402
+from experiments.stats import format_ci, kendall_tau, student_t_ci  # noqa: E402
 from spark_env.errors import ConfigError  # noqa: E402
 from spark_env.rewards import REWARDS, RewardContext, resolve_reward  # noqa: E402
 
@@ -148,7 +148,7 @@ def alignment_table(results: pd.DataFrame, rewards: list[str]) -> pd.DataFrame:
                    "r (runs)": float(np.corrcoef(runs[column], runs.psnr)[0, 1]),
                    "r (within seed)": float(np.corrcoef(centred[column], centred.psnr)[0, 1])}
             if BETTER in runs.policy.values and WORSE in runs.policy.values:
-                diff = paired_difference_ci(pair[column][BETTER].to_numpy(), pair[column][WORSE].to_numpy())
+                diff = student_t_ci(pair[column][BETTER].to_numpy() - pair[column][WORSE].to_numpy())
                 row[f"{BETTER} - {WORSE} [95% CI]"] = format_ci(*diff, digits=4)
             rows.append(row)
     return pd.DataFrame(rows)

@@ -1,10 +1,10 @@
-"""Statistics for small-sample experiment results: percentile-bootstrap confidence intervals, paired differences,
-and the aggregate metrics recommended for RL evaluation (Agarwal et al., 2021, "Deep RL at the edge of the
-statistical precipice"): interquartile mean, stratified bootstrap over tasks, performance profiles.
+"""Statistics for small-sample experiment results (docs/statistics.md): the crossed seeds x images interval of the
+tables, Student-t intervals over seeds, calls (above / below / inconclusive), and the aggregate metrics recommended
+for RL evaluation (Agarwal et al., 2021, "Deep RL at the edge of the statistical precipice"): interquartile mean,
+stratified bootstrap over tasks, performance profiles.
 
-All intervals are percentile bootstrap intervals with a fixed generator seed, so a table is reproducible. With
-three seeds an interval is wide and coarse (there are only 10 distinct resamples of three values): read it as
-such.
+Bootstrap intervals use a fixed generator seed, so a table is reproducible. A percentile bootstrap over a few seeds
+cannot be wider than their range: the tables' differences use the t-based intervals instead.
 """
 from __future__ import annotations
 
@@ -46,15 +46,6 @@ def bootstrap_ci(values: Sequence[float] | np.ndarray, statistic: Statistic = np
     stats = np.array([statistic(s) for s in samples]) if statistic is not np.mean else samples.mean(1)
     alpha = (1.0 - level) / 2.0
     return point, float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha))
-
-
-def paired_difference_ci(a: Sequence[float], b: Sequence[float], level: float = 0.95, n_boot: int = 10_000,
-                         seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over paired runs (same seed, same cell) with its bootstrap interval."""
-    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a_arr.shape != b_arr.shape:
-        raise ValueError(f"paired samples need equal shapes, got {a_arr.shape} and {b_arr.shape}")
-    return bootstrap_ci(a_arr - b_arr, np.mean, level, n_boot, seed)
 
 
 def stratified_bootstrap_ci(scores: Mapping[str, Sequence[float]], statistic: Statistic = iqm, level: float = 0.95,

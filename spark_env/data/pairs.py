@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,16 @@ def make_pair(name: str, hr: np.ndarray, task: Task, seed: int = 0, lq: np.ndarr
     return ImagePair(name, np.ascontiguousarray(lq), np.ascontiguousarray(hr))
 
 
+@lru_cache(maxsize=32)
+def _embedded_pairs(task: Task, split: str, seed: int, image_set: str) -> tuple[ImagePair, ...]:
+    """The pairs of an embedded split, degraded once per process (read-only arrays: sessions share them)."""
+    pairs = tuple(make_pair(name, image, task, seed) for name, image in embedded_images(split, image_set))
+    for pair in pairs:
+        pair.lq.setflags(write=False)
+        pair.hr.setflags(write=False)
+    return pairs
+
+
 def load_pairs(task: Task | str, split: str = "test", folder: str | Path | None = None,
                seed: int = 0, image_set: str = DEFAULT_IMAGE_SET) -> list[ImagePair]:
     """The pairs of a split of an embedded image set, or of a benchmark folder when ``folder`` is given.
@@ -43,7 +54,7 @@ def load_pairs(task: Task | str, split: str = "test", folder: str | Path | None 
     """
     task = get_task(task) if isinstance(task, str) else task
     if folder is None:
-        return [make_pair(name, image, task, seed) for name, image in embedded_images(split, image_set)]
+        return list(_embedded_pairs(task, split, seed, image_set))
     samples = load_benchmark_folder(folder, task.scale)
     return [make_pair(name, hr, task, seed, lq) for name, hr, lq in samples]
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from experiments.stats import (bootstrap_ci, call, crossed_ci, format_ci, iqm, paired_difference_ci,
-                               performance_profile, stratified_bootstrap_ci, student_t_ci)
+from experiments.stats import (bootstrap_ci, call, crossed_ci, format_ci, iqm, performance_profile,
+                               stratified_bootstrap_ci, student_t_ci)
 
 
 def test_iqm_trims_a_quarter_from_each_end():
@@ -28,13 +28,6 @@ def test_bootstrap_interval_contains_the_mean_and_shrinks_with_data():
 def test_bootstrap_with_a_custom_statistic():
     point, low, high = bootstrap_ci([1.0, 2.0, 3.0, 50.0], statistic=np.median)
     assert point == 2.5 and low >= 1.0 and high <= 50.0
-
-
-def test_paired_difference():
-    b = np.array([30.0, 31.0, 29.5])
-    assert paired_difference_ci(b + 0.1, b) == pytest.approx((0.1, 0.1, 0.1))
-    with pytest.raises(ValueError, match="equal shapes"):
-        paired_difference_ci([1.0, 2.0], [1.0])
 
 
 def test_stratified_bootstrap_keeps_every_task_in_every_resample():
