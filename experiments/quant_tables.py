@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from experiments.common import seed_everything, write_table
-from spark_env.data import crop_batch, get_task, load_pairs
+from spark_env.data import DEFAULT_IMAGE_SET, crop_batch, get_task, load_pairs
 from spark_env.evaluation import evaluate
 from spark_env.models import load_teacher, shipped_teachers
 from spark_env.quant import CALIBRATION_METHODS, QuantSettings, make_student, qat_optimizer
@@ -64,12 +64,13 @@ def teacher_rows() -> list[dict]:
 
 
 def ptq_rows(arch: str, task_name: str, bits_list: list[int], methods: tuple[str, ...] = CALIBRATION_METHODS,
-             quantizer: str = "lsq", seed: int = 0) -> list[dict]:
-    """FP teacher and PTQ students (each bit width x calibration method) on the test split."""
+             quantizer: str = "lsq", seed: int = 0, image_set: str = DEFAULT_IMAGE_SET) -> list[dict]:
+    """FP teacher and PTQ students (each bit width x calibration method) on the test split of ``image_set``,
+    calibrated on crops of its training split."""
     task = get_task(task_name)
     teacher = load_teacher(arch, task_name)
-    calib = calibration_batches(load_pairs(task, "train"), task, seed)
-    test_pairs = load_pairs(task, "test")
+    calib = calibration_batches(load_pairs(task, "train", image_set=image_set), task, seed)
+    test_pairs = load_pairs(task, "test", image_set=image_set)
     rows = [{"task": task_name, "model": "FP teacher", "bits": 32, "calibration": "-",
              **evaluate(teacher, test_pairs, task)}]
     for bits in bits_list:

@@ -52,7 +52,7 @@ def test_a_registered_agent_runs_through_the_rl_benchmark(tmp_path, corner_agent
     assert corner_agent in agent_names()
     config = _config(tmp_path, {"agents": [corner_agent, "uniform", "heuristic_combined"], "cells": [TINY_CELL],
                                 "seeds": [0], "train_steps": 16, "batch": 2, "checkpoints": [0, 1],
-                                "env_preset": "tiny", "overrides": {"episode_steps": 4}})
+                                "env_preset": "tiny", "overrides": {"episode_steps": 4, "image_set": "v0"}})
     rl_benchmark.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     corner = results[results.agent == corner_agent].set_index("train_steps")
@@ -67,7 +67,7 @@ def test_a_registered_agent_runs_through_the_rl_benchmark(tmp_path, corner_agent
 def test_a_user_reward_and_agent_run_through_reward_shaping(tmp_path, corner_agent):
     config = _config(tmp_path, {"rewards": ["probe_psnr_gain", "test_extending:toy_reward"], "agent": corner_agent,
                                 "cells": [TINY_CELL], "seeds": [0], "train_steps": 8, "env_preset": "tiny",
-                                "batch": 2, "overrides": {"episode_steps": 4}})
+                                "batch": 2, "overrides": {"episode_steps": 4, "image_set": "v0"}})
     reward_shaping.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
     results = pd.read_csv(tmp_path / "run" / "results.csv").set_index("reward")
     # the toy agent ignores the reward, so both rewards give the same run; the toy reward's return is half

@@ -10,7 +10,7 @@ from experiments import benchmark
 pytestmark = pytest.mark.ray
 
 GRID = {"students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [2], "seeds": [0, 1],
-        "methods": ["fp", "ptq", "kd_uniform"], "env_preset": "tiny", "overrides": {"episode_steps": 4}}
+        "methods": ["fp", "ptq", "kd_uniform"], "env_preset": "tiny", "overrides": {"episode_steps": 4, "image_set": "v0"}}
 
 
 def test_ray_backend_matches_the_local_backend(tmp_path):

@@ -16,11 +16,14 @@ def test_alignment_end_to_end_records_every_reward_without_changing_the_run(tmp_
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert len(results) == 8 and set(results.policy) == set(POLICIES)
     assert {f"return {name}" for name in REWARDS} <= set(results.columns)
+    per_image = pd.read_csv(tmp_path / "run" / "per_image.csv")
+    assert len(per_image) == 8 * 3 and set(per_image.policy) == set(POLICIES)  # 8 runs x 3 test photographs
     # a plain run under one reward: same test PSNR (same trajectory) and the same return as recorded
     for policy in ("random", "inverse_heuristic_combined"):
         reference = reward_alignment.POLICIES[policy]
         plain = qat_run(RunSpec(agent=reference.agent, agent_kwargs=reference.agent_kwargs, batch=2, seed=1,
-                                preset="tiny", overrides={**CELL, "episode_steps": 4, "reward": "val_psnr_gain"}))
+                                preset="tiny", overrides={**CELL, "episode_steps": 4, "reward": "val_psnr_gain",
+                                                                "image_set": "v0"}))
         row = results[(results.policy == policy) & (results.seed == 1)].iloc[0]
         assert row.psnr == pytest.approx(plain.metrics["psnr"], abs=1e-9)
         assert row["return val_psnr_gain"] == pytest.approx(plain.metrics["return"], abs=1e-9)

@@ -25,7 +25,7 @@ def test_rl_benchmark_end_to_end(tmp_path):
                                "checkpoints": [0, 0.5, 1],
                                "agent_kwargs": {"ppo": {"n_steps": 8, "batch_size": 16},
                                                 "pgpe": {"pairs_per_update": 1}},
-                               "env_preset": "tiny", "overrides": {"episode_steps": 8}})
+                               "env_preset": "tiny", "overrides": {"episode_steps": 8, "image_set": "v0"}})
     rl_benchmark.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert sorted(results.agent.unique()) == ["heuristic_combined", "pgpe", "ppo", "ptq", "random", "spark",
@@ -85,7 +85,7 @@ def test_reward_shaping_with_a_user_reward(tmp_path, monkeypatch):
     module.write_text("def doubled_gain(ctx):\n    return 2.0 * (ctx.psnr_after - ctx.psnr_before)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     config = _write(tmp_path, {"rewards": ["probe_psnr_gain", "my_rewards:doubled_gain"], "cells": [TINY_CELL],
-                               "seeds": [0], "train_steps": 8, "env_preset": "tiny", "overrides": {"episode_steps": 4}})
+                               "seeds": [0], "train_steps": 8, "env_preset": "tiny", "overrides": {"episode_steps": 4, "image_set": "v0"}})
     reward_shaping.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
     summary = pd.read_csv(tmp_path / "run" / "summary.csv")
     assert list(summary.reward) == ["uniform", "probe_psnr_gain", "my_rewards:doubled_gain"]
