@@ -26,7 +26,6 @@ class Step:
     action: np.ndarray      # (B, 8, 8) the agent's action, before clipping
     reward: np.ndarray      # (B,) float64
     done: np.ndarray        # (B,) bool: terminated or truncated
-    next_obs: np.ndarray    # (B, 4, 8, 8) (after an autoreset: the new episode's first observation)
     next_info: dict
     steps_done: int         # env steps so far, this one included (every crop of a batch counts)
 
@@ -35,7 +34,6 @@ class Step:
 class LoopResult:
     steps_done: int          # env steps taken
     episode_return: float    # sum of the first sub-env's rewards over the steps taken
-    stopped: bool            # True when the callback stopped the loop
 
 
 def as_batch(obs: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -69,7 +67,7 @@ def run_loop(env, choose: Callable[[np.ndarray, dict], np.ndarray], total_steps:
         done = np.atleast_1d(np.logical_or(terminated, truncated))
         steps_done += rewards.size
         episode_return += float(rewards[0])
-        step = Step(grids, info, action, rewards, done, as_batch(next_obs)[0], next_info, steps_done)
+        step = Step(grids, info, action, rewards, done, next_info, steps_done)
         if on_step is not None:
             on_step(step)
         obs, info = next_obs, next_info
@@ -78,8 +76,8 @@ def run_loop(env, choose: Callable[[np.ndarray, dict], np.ndarray], total_steps:
         if single and done[0] and steps_done < total_steps:
             obs, info = env.reset()
         if callback is not None and callback({"agent": agent, "step": step, "steps_done": steps_done}) is False:
-            return LoopResult(steps_done, episode_return, True)
-    return LoopResult(steps_done, episode_return, False)
+            break
+    return LoopResult(steps_done, episode_return)
 
 
 __all__ = ["Callback", "LoopResult", "Step", "as_batch", "run_loop"]
