@@ -4,7 +4,7 @@
 
 In one process, per batch size B (the experiments' setting is B = 8 crops per QAT step): (1) the raw QAT step alone
 (sample B crops, student forward, L1 + KD loss, backward, optimizer step) on the env's own session, (2) the natively
-batched env step (``SparkKD-v1`` vector entry point) with the configured reward: the same work plus the difficulty
+batched env step (``SparkKD-v2`` vector entry point) with the configured reward: the same work plus the difficulty
 grids, the probe evaluation and the reward. Medians over ``--steps`` steps after a warm-up; the env is measured
 before and after the raw steps and the smaller median kept (guards against drift). ``env / raw`` is the cost
 ratio. (3) The env step driven by the lookahead map (``kd_lookahead``): the scores of the observed crops

@@ -24,6 +24,7 @@ from agents import agent_entry, make_agent
 from spark_env.data import DEFAULT_IMAGE_SET, get_task, load_pairs
 from spark_env.errors import ConfigError
 from spark_env.evaluation import evaluate_images
+from spark_env.protocols import latest_env_id
 from spark_env.wrappers import QATRunRecorder, RecordedRun
 
 PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
@@ -107,10 +108,10 @@ def test_scores(model: torch.nn.Module | None, task_name: str, image_set: str,
 
 def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
     """The natively batched SparkKD env of a run: ``spec.batch`` crops share one student and one QAT step. The
-    agent's registered env overrides apply under the spec's own; the env id is the one of the ``image_set``
-    override (``SparkKD-v1`` by default)."""
+    agent's registered env overrides apply under the spec's own; the env id is the newest protocol of the
+    ``image_set`` override (``SparkKD-v2`` by default, ``SparkKD-v0`` for image set v0)."""
     overrides = {**agent_entry(spec.agent).env_overrides, **spec.overrides}
-    env_id = f"SparkKD-{overrides.get('image_set', DEFAULT_IMAGE_SET)}"  # each image set is its env id's protocol
+    env_id = latest_env_id(overrides.get("image_set", DEFAULT_IMAGE_SET))
     return gym.make_vec(env_id, num_envs=spec.batch, vectorization_mode="vector_entry_point",
                         preset=spec.preset, **overrides)
 

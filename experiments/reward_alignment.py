@@ -12,9 +12,17 @@ Per reward (``summary.md``): Kendall's tau-b between the policies' mean return a
 same order), Pearson's r between return and test PSNR over all runs and within seeds (seed means removed), the
 paired return difference combined heuristic - random with its 95 % Student-t CI over seeds, and the same difference
 of the test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean return against their mean test PSNR.
+
+Probe designs (``probes``: ``[count, size, pooling]``): the final student of every run is also scored on those probe
+sets (``count`` fixed validation crops of ``size`` LR pixels, drawn as the env draws its probe, their errors pooled
+per crop or per validation image: ``spark_env.probe``) and on the whole validation images. Within a seed every policy starts from the same PTQ student, so ranking policies by a probe's
+final PSNR is ranking them by that probe's ``probe_psnr_gain`` return. ``probes.md`` gives each design's tau-b
+against the whole validation images (the validation-side criterion a design is chosen by) and against the test
+images (the check), and its cost per evaluation.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import torch  # noqa: E402
 
 from experiments.cli import Experiment, grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
@@ -32,7 +41,11 @@ from experiments.spec import check_batch  # noqa: E402
 from experiments.qat_runs import RunSpec, qat_run  # noqa: E402
 from experiments.rl_benchmark import cell_name  # noqa: E402
 from experiments.stats import format_ci, kendall_tau, student_t_ci  # noqa: E402
+from spark_env.config import PROBE_POOLINGS, make_config  # noqa: E402
+from spark_env.data import get_task, load_pairs  # noqa: E402
 from spark_env.errors import ConfigError  # noqa: E402
+from spark_env.evaluation import evaluate  # noqa: E402
+from spark_env.probe import ProbeSet  # noqa: E402
 from spark_env.rewards import REWARDS, RewardContext, resolve_reward  # noqa: E402
 
 KEY_COLUMNS = ("cell", "policy", "seed")
@@ -69,11 +82,17 @@ class RewardAlignmentSpec:
     env_preset: str = "quick"
     overrides: dict[str, Any] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
+    probes: list[list] = field(default_factory=list)  # probe designs [count, size, pooling] scored on final students
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.policies if p not in POLICIES]
         if unknown:
             raise ConfigError(f"unknown policy(ies) {unknown}; allowed: {', '.join(POLICIES)}")
+        for design in self.probes:
+            if (len(design) != 3 or not all(isinstance(v, int) for v in design[:2]) or design[0] < 1
+                    or design[1] < 8 or design[2] not in PROBE_POOLINGS):
+                raise ConfigError(f"probe design {design!r} is invalid; allowed: [count >= 1, size >= 8, pooling in "
+                                  f"{', '.join(PROBE_POOLINGS)}]")
         for reward in self.rewards:
             resolve_reward(reward)  # an unknown name or an unimportable function is an error now, not mid-grid
         check_batch(self.batch)
@@ -104,6 +123,7 @@ class AlignmentJob:
     policy: str
     rewards: tuple[str, ...]
     run: RunSpec
+    probes: tuple[tuple[int, int, str], ...] = ()
 
 
 def jobs(spec: RewardAlignmentSpec) -> list[AlignmentJob]:
@@ -116,7 +136,7 @@ def jobs(spec: RewardAlignmentSpec) -> list[AlignmentJob]:
                 run = RunSpec(agent=policy.agent, batch=spec.batch, seed=seed, preset=spec.env_preset,
                               overrides={**spec.overrides, **cell, **policy.overrides},
                               agent_kwargs=policy.agent_kwargs, test_folders=spec.test_folders)
-                grid.append(AlignmentJob(key, name, tuple(spec.rewards), run))
+                grid.append(AlignmentJob(key, name, tuple(spec.rewards), run, tuple(map(tuple, spec.probes))))
     return grid
 
 
@@ -126,9 +146,56 @@ def run_alignment_job(job: AlignmentJob) -> dict[str, list[dict]]:
     result = qat_run(replace(job.run, overrides={**job.run.overrides, "reward": recorder}))
     metrics = result.metrics
     returns = {f"return {name}": value for name, value in recorder.returns.items()}
-    return {"results": [{**job.key, "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns,
+    probes = probe_scores(result.recorded.final_student, job.run, job.probes) if job.probes else {}
+    return {"results": [{**job.key, "psnr": metrics["psnr"], "ssim": metrics["ssim"], **returns, **probes,
                          "error": metrics["error"], "seconds": metrics["seconds"]}],
             "per_image": [{**job.key, **row} for row in result.per_image]}
+
+
+VAL_COLUMN = "val psnr"
+
+
+def probe_column(count: int, size: int, pooling: str) -> str:
+    return f"probe {count}x{size} {pooling}"
+
+
+def probe_scores(student: torch.nn.Module, run: RunSpec,
+                 designs: tuple[tuple[int, int, str], ...]) -> dict[str, float]:
+    """A final student's PSNR-Y (dB) on each probe design (``probe <count>x<size> <pooling>``, drawn as the env
+    draws its probe) and on the whole validation images (``val psnr``), with the milliseconds one evaluation takes
+    (``ms probe ...``, ``ms val psnr``)."""
+    config = make_config(run.preset, **run.overrides)
+    task = get_task(config.task)
+    pairs = load_pairs(task, "val", config.val_folder, image_set=config.image_set)
+    device = next(student.parameters()).device
+    scores = {}
+    for design in designs:
+        probe = ProbeSet(pairs, *design[:2], task, device, pooling=design[2])
+        began = time.perf_counter()
+        scores[probe_column(*design)] = probe.psnr(student)
+        scores[f"ms {probe_column(*design)}"] = 1000 * (time.perf_counter() - began)
+    began = time.perf_counter()
+    scores[VAL_COLUMN] = evaluate(student, pairs, task, device, with_ssim=False)["psnr"]
+    scores[f"ms {VAL_COLUMN}"] = 1000 * (time.perf_counter() - began)
+    return scores
+
+
+def probe_table(results: pd.DataFrame, designs: list[list]) -> pd.DataFrame:
+    """Per cell and probe design (and the whole validation images): tau-b of the policies' mean final PSNR against
+    their mean whole-validation PSNR and against their mean test PSNR, r within seeds against the test PSNR, and the
+    median milliseconds of one evaluation."""
+    rows = []
+    for cell, runs in results.groupby("cell", sort=False):
+        means = runs.groupby("policy", sort=False).mean(numeric_only=True)
+        columns = [probe_column(*d) for d in designs] + [VAL_COLUMN]
+        centred = runs[columns + ["psnr"]] - runs.groupby("seed")[columns + ["psnr"]].transform("mean")
+        for column in columns:
+            rows.append({"cell": cell, "design": "whole validation images" if column == VAL_COLUMN else column,
+                         "tau-b vs validation": kendall_tau(means[column], means[VAL_COLUMN]),
+                         "tau-b vs test": kendall_tau(means[column], means["psnr"]),
+                         "r within seed vs test": float(np.corrcoef(centred[column], centred.psnr)[0, 1]),
+                         "ms per evaluation": float(runs[f"ms {column}"].median())})
+    return pd.DataFrame(rows)
 
 
 def alignment_table(results: pd.DataFrame, rewards: list[str]) -> pd.DataFrame:
@@ -191,6 +258,9 @@ def report(store: ResultsStore, spec: RewardAlignmentSpec) -> None:
     print(write_table(per_policy.reset_index(), store.folder, "per_policy", "Mean test PSNR and returns per policy",
                       floatfmt=".4f"))
     plot_alignment(results, spec.rewards, store.folder / "return_vs_test.png")
+    if spec.probes:
+        print(write_table(probe_table(results, spec.probes), store.folder, "probes",
+                          "Probe designs: final-student PSNR ranks against the whole validation and test images"))
     print(f"results, tables and plots in {store.folder}/")
 
 

@@ -1,9 +1,10 @@
 """spark_env: a Gymnasium benchmark of spatially adaptive knowledge distillation for low-bit QAT of
 image-restoration networks (the SPARK method, arXiv 2606.15243).
 
-``import spark_env`` registers the env ids (single env and natively batched vector entry point):
-``SparkKD-v1`` (the default protocol: image set v1 of ``spark_env.data.embedded``) and ``SparkKD-v0`` (the earlier
-protocol: image set v0, three test photographs), identical otherwise.
+``import spark_env`` registers the env ids (single env and natively batched vector entry point), one per protocol
+(spark_env.protocols): ``SparkKD-v2`` (the default: image set v1 of ``spark_env.data.embedded``, the probe of
+image-pooled validation crops), ``SparkKD-v1`` (image set v1, the earlier per-crop probe) and ``SparkKD-v0`` (image
+set v0, three test photographs).
 """
 import gymnasium
 
@@ -11,11 +12,12 @@ from spark_env.config import PRESETS, SparkConfig, load_config, make_config
 
 __version__ = "0.1.0"
 
-ENV_ID = "SparkKD-v1"
-for _image_set in ("v0", "v1"):
-    if f"SparkKD-{_image_set}" not in gymnasium.registry:
-        gymnasium.register(id=f"SparkKD-{_image_set}", entry_point="spark_env.env:SparkKDEnv",
+from spark_env.protocols import ENV_ID, PROTOCOLS, env_id
+
+for _version in PROTOCOLS:
+    if env_id(_version) not in gymnasium.registry:
+        gymnasium.register(id=env_id(_version), entry_point="spark_env.env:SparkKDEnv",
                            vector_entry_point="spark_env.vector_env:SparkKDVectorEnv",
-                           kwargs={"image_set": _image_set})
+                           kwargs={"protocol": _version})
 
 __all__ = ["ENV_ID", "PRESETS", "SparkConfig", "load_config", "make_config"]

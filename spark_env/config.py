@@ -37,6 +37,7 @@ ACTION_MAPPINGS = ("softmax", "linear", "raw")
 KD_LOSSES = ("l1", "l2", "charbonnier")
 FEATURE_KD = ("none", "at", "fakd")
 DEVICES = ("cpu", "cuda", "auto")
+PROBE_POOLINGS = ("crop", "image")  # spark_env.probe: how the probe crops' errors make one PSNR
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,17 @@ class SparkConfig:
     divergence_penalty: float = -10.0        # reward of a step whose loss is not finite (the episode then ends)
     lookahead_info: bool = False             # put the per-cell lookahead scores (spark_env.lookahead) of the
                                              # observed crops in info["lookahead_scores"] (costly: docs/lookahead.md)
+    lookahead_crops: int = 4                 # the lookahead's own probe: this many fixed validation crops of
+    lookahead_crop_size: int = 32            # this LR side, mean of their PSNRs (SparkKD-v1's probe; cheap to
+                                             # differentiate; the reward's probe is larger)
     # probe set (validation crops used by rewards)
-    probe_crops: int = 4                     # number of fixed validation crops
-    probe_crop_size: int = 32                # their LR side in pixels (images smaller than that are skipped)
+    # (the defaults are SparkKD-v2's; spark_env.protocols pins the earlier env ids' values)
+    probe_crops: int = 32                    # number of fixed validation crops
+    probe_crop_size: int = 48                # their LR side in pixels (images smaller than that are skipped)
+    probe_pooling: str = "image"             # image: squared errors pooled per validation image, then the mean of
+                                             # the images' PSNRs; crop: the mean of the crops' PSNRs
+    probe_every: int = 16                    # env steps between probe evaluations (and on the last step);
+                                             # between them the probe PSNR is carried over (probe_psnr_gain: 0)
     # data
     image_set: str = "v1"                    # embedded images and split (spark_env.data.embedded): v1 or v0
     train_folder: str | None = None          # benchmark folder for training crops; None = embedded train split
@@ -108,6 +117,9 @@ class SparkConfig:
             (self.probe_crops >= 1, "probe_crops", ">= 1"),
             (self.val_reward_every >= 0, "val_reward_every", ">= 0 (0 = only at the end of the episode)"),
             (self.probe_crop_size >= 8, "probe_crop_size", ">= 8"),
+            (self.probe_every >= 1, "probe_every", ">= 1 (1 = every env step)"),
+            (self.lookahead_crops >= 1, "lookahead_crops", ">= 1"),
+            (self.lookahead_crop_size >= 8, "lookahead_crop_size", ">= 8"),
             (self.torch_threads is None or self.torch_threads >= 1, "torch_threads", ">= 1 or None"),
             (2 <= self.w_bits <= 8, "w_bits", "integers 2..8"),
             (2 <= self.a_bits <= 8, "a_bits", "integers 2..8"),
@@ -118,7 +130,8 @@ class SparkConfig:
         choices = {"action_mapping": ACTION_MAPPINGS, "kd_loss": KD_LOSSES, "device": DEVICES,
                    "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
-                   "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS}
+                   "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS,
+                   "probe_pooling": PROBE_POOLINGS}
         if self.teacher_arch is not None:
             choices["teacher_arch"] = tuple(ARCHITECTURES)
         get_task(self.task)
@@ -147,10 +160,12 @@ class SparkConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"arch": "fsrcnn", "crop_size": 16, "episode_steps": 8, "probe_crops": 2, "probe_crop_size": 16},
+    "tiny": {"arch": "fsrcnn", "crop_size": 16, "episode_steps": 8, "probe_crops": 2, "probe_crop_size": 16,
+             "probe_every": 1, "lookahead_crops": 2, "lookahead_crop_size": 16},
     "quick": {},
     "paper": {"arch": "edsr_official", "arch_options": {"n_feats": 64, "n_blocks": 16}, "crop_size": 48, "episode_steps": 1000,
-              "probe_crops": 16, "probe_crop_size": 96, "device": "auto", "torch_threads": None},
+              "probe_crops": 16, "probe_crop_size": 96, "lookahead_crops": 16, "lookahead_crop_size": 96,
+              "device": "auto", "torch_threads": None},
 }
 
 

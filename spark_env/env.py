@@ -1,4 +1,4 @@
-"""SparkKD-v1 (and v0): spatially adaptive knowledge distillation for low-bit QAT, as a Gymnasium environment."""
+"""SparkKD-v2 (and v1, v0): spatially adaptive knowledge distillation for low-bit QAT, as a Gymnasium environment."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,10 +8,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from spark_env import protocols
 from spark_env.config import SparkConfig, make_config
 from spark_env.difficulty import GRID
 from spark_env.errors import ConfigError
 from spark_env.episode import Episode
+from spark_env.protocols import protocol_config
 from spark_env.render import render_panel
 
 
@@ -24,16 +26,18 @@ def action_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
 
 
 def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any],
-                 image_set: str | None = None) -> SparkConfig:
-    """The env's config (a given SparkConfig, or a preset with overrides); applies its torch thread count.
-    ``image_set`` is the one an env id fixes (``SparkKD-v0``: v0, ``SparkKD-v1``: v1); a config or override that
-    asks for another is an error."""
+                 protocol: str | None = None) -> SparkConfig:
+    """The env's config (a given SparkConfig, or a preset with overrides under the env id's ``protocol``, see
+    spark_env.protocols); applies its torch thread count. A config or override whose image set is not the
+    protocol's is an error."""
     if config is not None and overrides:
         raise ValueError("pass either a SparkConfig or preset overrides, not both")
-    config = config if config is not None else make_config(preset, **overrides)
-    if image_set is not None and config.image_set != image_set:
-        raise ConfigError(f"image_set={config.image_set!r} contradicts the env id, whose protocol is image set "
-                          f"{image_set!r}; use SparkKD-{config.image_set} or drop the image_set setting")
+    if config is None:
+        config = protocol_config(protocol, preset, overrides) if protocol else make_config(preset, **overrides)
+    elif protocol is not None and config.image_set != protocols.protocol(protocol).image_set:
+        raise ConfigError(f"image_set={config.image_set!r} contradicts SparkKD-{protocol}, whose protocol is image "
+                          f"set {protocols.protocol(protocol).image_set!r}; use "
+                          f"{protocols.latest_env_id(config.image_set)}")
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     return config
@@ -64,7 +68,9 @@ class SparkKDEnv(gym.Env):
 
     ## Rewards
     ``reward_scale * reward(context)``; default ``probe_psnr_gain``, the PSNR-Y gain (dB) of the student on a
-    fixed probe set of validation crops. Other named rewards and user callables: spark_env.rewards.
+    fixed probe set of validation crops (spark_env.probe), measured every ``probe_every`` env steps and on the
+    last (0 between; SparkKD-v2's quick preset: every 16 of 64 steps). The return is the run's probe gain. Other
+    named rewards and user callables: spark_env.rewards.
 
     ## Starting State
     ``reset(seed)`` quantizes the student from full-precision weights, calibrates its quantizers on seeded
@@ -78,7 +84,7 @@ class SparkKDEnv(gym.Env):
     RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
 
     ## Info
-    ``probe_psnr``, ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``,
+    ``probe_psnr`` (at the last probe evaluation), ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``,
     ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``; ``weight_map`` (8, 8);
     ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
     (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
@@ -87,12 +93,16 @@ class SparkKDEnv(gym.Env):
     are in ``env.unwrapped.timings``.
 
     ## Arguments
-    ``gymnasium.make("SparkKD-v1", preset="quick", **overrides)`` with overrides naming SparkConfig fields
-    (spark_env.config), or ``config=SparkConfig(...)``; ``render_mode="rgb_array"``.
+    ``gymnasium.make("SparkKD-v2", preset="quick", **overrides)`` with overrides naming SparkConfig fields
+    (spark_env.config), or ``config=SparkConfig(...)``; ``render_mode="rgb_array"``. The env id's protocol
+    (spark_env.protocols) fixes the image set and sets the probe under the preset and the overrides.
 
     ## Version History
-    * v1: the default. Image set v1 (spark_env.data.embedded): 13 training, 4 validation (the reward's probe) and
-      24 test photographs, disjoint by photograph.
+    * v2: the default. Image set v1; the reward's probe is 32 validation crops of 48 LR pixels whose squared
+      errors are pooled per validation image (v1's probe ranked reference policies against the test photographs:
+      docs/results.md, probe design).
+    * v1: image set v1 (spark_env.data.embedded): 13 training, 4 validation (the reward's probe) and 24 test
+      photographs, disjoint by photograph; probe: 4 crops of 32 LR pixels, the mean of the crops' PSNRs.
     * v0: image set v0: training and validation regions of the same six photographs, three test photographs
       (astronaut, coffee, gravel). Everything else as v1.
     """
@@ -100,12 +110,10 @@ class SparkKDEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(self, preset: str = "quick", config: SparkConfig | None = None, render_mode: str | None = None,
-                 image_set: str | None = None, **overrides: Any) -> None:
+                 protocol: str | None = None, **overrides: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: rgb_array or None")
-        if image_set is not None and config is None:
-            overrides.setdefault("image_set", image_set)
-        self.config = build_config(preset, config, overrides, image_set)
+        self.config = build_config(preset, config, overrides, protocol)
         self.render_mode = render_mode
         self.observation_space = observation_space()
         self.action_space = action_space()

@@ -117,8 +117,9 @@ class Episode:
         error = None
         began = time.perf_counter()
         if losses["finite"]:
+            probe_due = over or self.step_index % self.config.probe_every == 0
             context = RewardContext(self.session, self.crops, self.student_pass.output, weights, self.probe_psnr,
-                                    self.start_psnr, over, self.step_index - 1, undo)
+                                    self.start_psnr, over, self.step_index - 1, undo, probe_due)
             after = context.psnr_after
             reward = self.config.reward_scale * float(self.reward_fn(context)) if math.isfinite(after) else math.nan
             if math.isfinite(reward):

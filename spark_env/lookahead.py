@@ -6,7 +6,8 @@ of a step with weight map ``w`` (N crops x 64 cells)::
     L(theta, w) = L1(S(x), y) + lambda_kd * mean(upsample(w) * l_kd(S(x), T(x))) + lambda_feat * feature term
 
 one Adam update gives ``theta' = theta - lr * u(g)`` with ``g = dL/dtheta``. The score of cell c of crop n is the
-first-order change of the probe PSNR (the data the default reward reads; never the test images) through that
+first-order change of the PSNR on the lookahead probe (validation crops, ``QATSession.lookahead_probe``; never the
+test images) through that
 update::
 
     s[n, c] = d PSNR_probe(theta') / d w[n, c]  at  w = 1 (uniform KD)

@@ -56,12 +56,21 @@ def _prepare(output, target, border: int, y_channel: bool, quantize: bool) -> tu
     return out, ref
 
 
-def psnr(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
-    """PSNR in dB (mean over the batch). ``inf`` for identical images."""
+def squared_errors(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> torch.Tensor:
+    """Per image of the batch: the mean squared error on the 0..255 scale (shape (batch,), float)."""
     out, ref = _prepare(output, target, border, y_channel, quantize)
-    mse = ((out - ref) ** 2).flatten(1).mean(1)
-    values = [math.inf if m == 0 else 10.0 * math.log10(255.0 ** 2 / m) for m in mse.tolist()]
-    return float(np.mean(values))
+    return ((out - ref) ** 2).flatten(1).mean(1)
+
+
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the 0..255 scale; ``inf`` for 0."""
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def psnr(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
+    """PSNR in dB (mean over the batch of each image's PSNR). ``inf`` for identical images."""
+    mse = squared_errors(output, target, border, y_channel, quantize)
+    return float(np.mean([psnr_of_mse(m) for m in mse.tolist()]))
 
 
 WINDOW, SIGMA = 11, 1.5

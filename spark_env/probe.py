@@ -3,6 +3,11 @@
 Both come from the validation split (``val_folder`` or the embedded one), never from the test images. The probe
 crops are fixed for a configuration (drawn from ``PROBE_SEED``, whatever the episode seed), so probe PSNRs of
 different runs and steps are comparable.
+
+How the crops' errors make one PSNR (``pooling``): ``"crop"`` averages the crops' PSNRs (each crop counts the same,
+so smooth crops at 40+ dB weigh as much as textured ones); ``"image"`` pools the squared errors of the crops cut from
+the same validation image, takes that image's PSNR and averages over images, as the test tables score whole images
+(a crop's weight follows its error). ``docs/results.md`` (probe design) has the study that chose between them.
 """
 from __future__ import annotations
 
@@ -12,25 +17,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from spark_env.config import PROBE_POOLINGS
 from spark_env.data import ImagePair, load_pairs
 from spark_env.data.io import to_tensor
 from spark_env.data.pairs import random_crop
 from spark_env.data.tasks import Task
 from spark_env.errors import DatasetError
 from spark_env.evaluation import evaluate, measure_border
-from spark_env.metrics import psnr, ssim
+from spark_env.metrics import psnr_of_mse, squared_errors, ssim
 
 PROBE_SEED = 2606
 
 
 class ProbeSet:
-    """``count`` fixed crops of side ``size`` (LR pixels) cycling over the validation ``pairs``.
+    """``count`` fixed crops of side ``size`` (LR pixels) cycling over the validation ``pairs``, their errors pooled
+    as ``pooling`` says (see the module docstring).
 
     Attributes: ``lq`` (count, 3, size, size) on ``device``, ``hr`` (count, 3, size*s, size*s) on the CPU,
-    ``border`` (pixels shaved before measuring).
+    ``source`` (count,) the index of the image each crop was cut from, ``border`` (pixels shaved before measuring).
     """
 
-    def __init__(self, pairs: list[ImagePair], count: int, size: int, task: Task, device: torch.device) -> None:
+    def __init__(self, pairs: list[ImagePair], count: int, size: int, task: Task, device: torch.device,
+                 pooling: str = "crop") -> None:
+        if pooling not in PROBE_POOLINGS:
+            raise ValueError(f"probe pooling {pooling!r} is invalid; allowed: {', '.join(PROBE_POOLINGS)}")
         pairs = [p for p in pairs if min(p.lq.shape[:2]) >= size]
         if not pairs:
             raise DatasetError(f"no validation image is large enough for probe crops of {size}x{size} LR pixels; "
@@ -39,6 +49,8 @@ class ProbeSet:
         crops = [random_crop(pairs[i % len(pairs)], size, task.scale, rng)[:2] for i in range(count)]
         self.lq = torch.cat([to_tensor(lq) for lq, _ in crops]).to(device)
         self.hr = torch.cat([to_tensor(hr) for _, hr in crops])
+        self.source = np.arange(count) % len(pairs)
+        self.pooling = pooling
         self.border = measure_border(task)
 
     @torch.no_grad()
@@ -51,9 +63,19 @@ class ProbeSet:
         return out
 
     def psnr(self, network: nn.Module) -> float:
-        """Mean PSNR-Y (dB) on the probe crops; ``-inf`` when an output is not finite."""
-        out = self.outputs(network)
-        return psnr(out, self.hr, border=self.border) if torch.isfinite(out).all() else -math.inf
+        """PSNR-Y (dB) of the network on the probe crops, pooled as ``pooling`` says; ``-inf`` when an output is not
+        finite."""
+        return self.psnr_of(self.outputs(network))
+
+    def psnr_of(self, out: torch.Tensor) -> float:
+        """PSNR-Y (dB) of outputs (count, 3, size*s, size*s) for the probe crops, pooled as ``pooling`` says;
+        ``-inf`` when an output is not finite."""
+        if not torch.isfinite(out).all():
+            return -math.inf
+        mse = squared_errors(out, self.hr, border=self.border).numpy()
+        if self.pooling == "image":
+            mse = np.array([mse[self.source == i].mean() for i in np.unique(self.source)])
+        return float(np.mean([psnr_of_mse(float(m)) for m in mse]))
 
     def ssim(self, network: nn.Module) -> float:
         """Mean SSIM-Y on the probe crops."""

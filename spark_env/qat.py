@@ -15,6 +15,7 @@ set (``at`` or ``fakd``), the teacher's body features are computed per crop, und
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,9 +80,9 @@ class QATSession:
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
         val_pairs = load_pairs(self.task, "val", config.val_folder, image_set=config.image_set)
-        self.probe = ProbeSet(val_pairs, config.probe_crops, config.probe_crop_size, self.task, self.device)
-        self.teacher_probe_psnr = psnr(self._teacher_output(self.probe.lq).cpu(), self.probe.hr,
-                                       border=self.probe.border)
+        self.probe = ProbeSet(val_pairs, config.probe_crops, config.probe_crop_size, self.task, self.device,
+                              config.probe_pooling)
+        self.teacher_probe_psnr = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
         self.validation = ValidationSet(self.task, config.val_folder, config.image_set, self.device)
         self.val_history: list[tuple[int, float]] = []
         self.student: torch.nn.Module | None = None
@@ -193,8 +194,17 @@ class QATSession:
         def loss_of_weights(weights: torch.Tensor) -> torch.Tensor:
             return self.total_loss(crops, self.forward(crops), weights)[0]
 
-        return lookahead_scores(self.student, self.optimizer, loss_of_weights, crops.lq.shape[0], self.probe.lq,
-                                self.probe.hr, self.probe.border)
+        probe = self.lookahead_probe
+        return lookahead_scores(self.student, self.optimizer, loss_of_weights, crops.lq.shape[0], probe.lq,
+                                probe.hr, probe.border)
+
+    @functools.cached_property
+    def lookahead_probe(self) -> ProbeSet:
+        """The probe the lookahead differentiates: ``lookahead_crops`` fixed validation crops of
+        ``lookahead_crop_size`` LR pixels (built on first use)."""
+        val_pairs = load_pairs(self.task, "val", self.config.val_folder, image_set=self.config.image_set)
+        return ProbeSet(val_pairs, self.config.lookahead_crops, self.config.lookahead_crop_size, self.task,
+                        self.device)
 
     def probe_psnr(self) -> float:
         """Mean PSNR-Y (dB) of the student on the probe crops (``-inf`` for a non-finite output)."""

@@ -9,6 +9,7 @@ computes what a reward asks for lazily and caches it, so each reward pays only f
 name                   value                                                                extra cost per step
 =====================  ===================================================================  ====================
 probe_psnr_gain        PSNR-Y on the probe set after the step minus before (dB); default    none (*)
+                       (0 on the steps between probe evaluations, ``probe_every``)
 crop_psnr_gain         PSNR-Y of the current crop after the step minus before (dB)          1 crop forward
 gap_potential          potential-based shaping, gamma * Phi(s') - Phi(s), with              none (*)
                        Phi = student probe PSNR - teacher probe PSNR (minus the gap), gamma
@@ -31,8 +32,9 @@ Attributes a reward may declare: ``needs_snapshot = True`` (it reads the pre-ste
 and optimizer before every step) and ``needs_val_start = True`` (the env evaluates the validation split at reset,
 so that ``session.val_history`` holds the start value).
 
-(*) The env measures the probe PSNR after every step anyway (it is reported in ``info``), so rewards built on it
-add nothing; that probe forward pass is part of every step's cost.
+(*) The env measures the probe PSNR every ``probe_every`` env steps and on the last step anyway (it is reported in
+``info``; carried over between evaluations), so rewards built on it add nothing; that probe forward pass is part of
+the step's cost. The return of ``probe_psnr_gain`` is the run's probe gain whatever ``probe_every`` is.
 """
 from __future__ import annotations
 
@@ -58,15 +60,17 @@ class RewardContext:
         session: the QAT session (student after the step; read-only use expected).
         crops: the step's training crops.
         weights: the (N, 8, 8) weight map that was applied.
-        psnr_before: probe PSNR before the step (dB; carried over from the previous step).
+        psnr_before: probe PSNR before the step (dB; carried over from the last probe evaluation).
         episode_start_psnr: probe PSNR right after calibration, before any QAT step (dB).
         last: True on the episode's final step.
         step_index: 0-based index of this env step.
+        probe_due: True when the probe is evaluated after this step (every ``probe_every`` steps and the last);
+            otherwise ``psnr_after`` is ``psnr_before``.
     """
 
     def __init__(self, session: "QATSession", crops: "CropBatch", student_out_before: torch.Tensor,
                  weights: torch.Tensor, psnr_before: float, episode_start_psnr: float, last: bool,
-                 step_index: int, undo_state: "RunState | None" = None) -> None:
+                 step_index: int, undo_state: "RunState | None" = None, probe_due: bool = True) -> None:
         self.session = session
         self.crops = crops
         self.weights = weights
@@ -74,6 +78,7 @@ class RewardContext:
         self.episode_start_psnr = episode_start_psnr
         self.last = last
         self.step_index = step_index
+        self.probe_due = probe_due
         self._student_out_before = student_out_before
         self._undo_state = undo_state
         self._cache: dict[str, object] = {}
@@ -85,7 +90,12 @@ class RewardContext:
 
     @property
     def psnr_after(self) -> float:
-        """Probe PSNR after the step (dB)."""
+        """Probe PSNR after the step (dB) when the probe is due, else ``psnr_before`` (carried over)."""
+        return self.probe_psnr_now if self.probe_due else self.psnr_before
+
+    @property
+    def probe_psnr_now(self) -> float:
+        """Probe PSNR after the step (dB), evaluated whether the probe is due or not."""
         return self._cached("psnr_after", self.session.probe_psnr)
 
     @property
@@ -152,7 +162,7 @@ def final_psnr(ctx: RewardContext) -> float:
 
 
 def counterfactual_uniform(ctx: RewardContext) -> float:
-    return ctx.psnr_after - ctx.uniform_psnr_after
+    return ctx.probe_psnr_now - ctx.uniform_psnr_after
 
 
 def val_psnr_gain(ctx: RewardContext) -> float:

@@ -67,7 +67,7 @@ def mean_step_reward(agent, env: gym.Env, episodes: int = 10, deterministic: boo
 
 
 def _episode(reward, steps: int, seed: int, action: np.ndarray) -> tuple[list[float], list[float]]:
-    env = gym.make("SparkKD-v1", preset="tiny", reward=reward, episode_steps=steps).unwrapped
+    env = gym.make("SparkKD-v2", preset="tiny", reward=reward, episode_steps=steps).unwrapped
     env.reset(seed=seed)
     rewards, probe = [], []
     for step in range(steps):
@@ -133,4 +133,4 @@ def check_agent(factory: Callable[[gym.Env], object], learn_steps: int = 8, dete
         clone = factory(TargetCellsEnv()).load(saved)
     if deterministic and not np.array_equal(clone.act(grids, deterministic=True), trained):
         raise CheckFailed("after save / load the agent acts differently (deterministic mode)")
-    factory(gym.make("SparkKD-v1", preset="tiny", episode_steps=4)).learn(learn_steps)
+    factory(gym.make("SparkKD-v2", preset="tiny", episode_steps=4)).learn(learn_steps)

@@ -33,17 +33,15 @@ def _batched_info(info: dict, num_envs: int) -> dict:
 
 
 class SparkKDVectorEnv(VectorEnv):
-    """``gymnasium.make_vec("SparkKD-v1", num_envs=B, vectorization_mode="vector_entry_point", **overrides)``."""
+    """``gymnasium.make_vec("SparkKD-v2", num_envs=B, vectorization_mode="vector_entry_point", **overrides)``."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 4, preset: str = "quick", config: SparkConfig | None = None,
-                 image_set: str | None = None, **overrides: Any) -> None:
+                 protocol: str | None = None, **overrides: Any) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
-        if image_set is not None and config is None:
-            overrides.setdefault("image_set", image_set)
-        self.config = build_config(preset, config, overrides, image_set)
+        self.config = build_config(preset, config, overrides, protocol)
         self.num_envs = num_envs
         self.single_observation_space = observation_space()
         self.single_action_space = action_space()

@@ -6,8 +6,8 @@ Every photograph, its licence, author, source package and the changes made to it
 =====  ============================================================================  ==============================
 set    splits                                                                         env id
 =====  ============================================================================  ==============================
-v1     train: 13 photographs (whole); val: 4 other photographs (whole; the reward's   ``SparkKD-v1`` (default)
-       probe and the validation split read them); test: 24 further photographs of
+v1     train: 13 photographs (whole); val: 4 other photographs (whole; the reward's   ``SparkKD-v2`` (default),
+       probe and the validation split read them); test: 24 further photographs of     ``SparkKD-v1`` (earlier probe)
        varied content (faces, animals, foliage, architecture, text, texture, smooth
        gradients, low light, objects), each at most 0.26 megapixels (the 21 new ones at most 0.1). The three
        splits are disjoint by photograph.

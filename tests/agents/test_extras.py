@@ -13,7 +13,7 @@ LOOP_DOC = Path(__file__).resolve().parents[2] / "docs" / "own_loop.md"
 
 
 def test_sb3_logs_to_tensorboard_and_shows_a_progress_bar_on_the_tiny_preset(tmp_path, capsys):
-    env = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
+    env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
     agent = make_agent("ppo", env, seed=0, tensorboard_log=str(tmp_path), progress_bar=True, n_steps=8,
                        batch_size=16)
     agent.learn(32)

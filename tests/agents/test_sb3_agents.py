@@ -9,7 +9,7 @@ from spark_env.testing import TargetCellsEnv, mean_step_reward
 
 @pytest.mark.parametrize("name", ["ppo", "a2c", "sac", "td3"])
 def test_sb3_agents_learn_and_act_on_the_real_env(name, tmp_path):
-    env = gym.make("SparkKD-v1", preset="tiny", episode_steps=4)
+    env = gym.make("SparkKD-v2", preset="tiny", episode_steps=4)
     agent = make_agent(name, env, seed=0)
     agent.learn(40 if name in ("sac", "td3") else 16)
     obs, _ = env.reset(seed=0)
@@ -21,7 +21,7 @@ def test_sb3_agents_learn_and_act_on_the_real_env(name, tmp_path):
 
 
 def test_sb3_on_the_natively_batched_env():
-    envs = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
+    envs = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
                         episode_steps=3)
     agent = make_agent("a2c", envs.unwrapped if hasattr(envs, "unwrapped") else envs, seed=0, n_steps=3)
     agent.learn(12)
@@ -31,7 +31,7 @@ def test_sb3_on_the_natively_batched_env():
 
 def test_task_figures_reach_the_sb3_logger(tmp_path):
     from stable_baselines3.common.logger import configure
-    env = gym.make("SparkKD-v1", preset="tiny", episode_steps=4)
+    env = gym.make("SparkKD-v2", preset="tiny", episode_steps=4)
     agent = make_agent("a2c", env, seed=0, n_steps=4)
     agent.model.set_logger(configure(str(tmp_path), ["csv"]))
     agent.learn(8)
@@ -41,7 +41,7 @@ def test_task_figures_reach_the_sb3_logger(tmp_path):
 
 
 def make_tiny_env():
-    return gym.make("SparkKD-v1", preset="tiny", episode_steps=3)
+    return gym.make("SparkKD-v2", preset="tiny", episode_steps=3)
 
 
 def test_sb3_with_subprocess_vec_env():

@@ -37,7 +37,7 @@ def test_spark_warm_start_imitates_the_heuristic_then_keeps_learning():
 
 def test_spark_agent_online_in_one_qat_run_leaves_no_inference_cost(tmp_path):
     def trained_student(agent_name):
-        env = gym.make("SparkKD-v1", preset="tiny", episode_steps=4).unwrapped
+        env = gym.make("SparkKD-v2", preset="tiny", episode_steps=4).unwrapped
         make_agent(agent_name, env).learn(4)
         return env.session.student
 
@@ -49,14 +49,14 @@ def test_spark_agent_online_in_one_qat_run_leaves_no_inference_cost(tmp_path):
 
 
 def test_online_learning_keeps_the_trained_student_of_the_run():
-    env = gym.make("SparkKD-v1", preset="tiny", episode_steps=4).unwrapped
+    env = gym.make("SparkKD-v2", preset="tiny", episode_steps=4).unwrapped
     agent = make_agent("spark", env, seed=0)
     agent.learn(4)
     assert env.session.steps_done == 4 and agent.history[-1]["step"] == 4
     # the env was not reset after the run's last step: its student is the trained one, not a fresh PTQ student
     trained = {k: v.clone() for k, v in env.session.student.state_dict().items()}
     assert env.session.probe_psnr() == pytest.approx(agent.history[-1]["probe_psnr"])
-    start = gym.make("SparkKD-v1", preset="tiny", episode_steps=4).unwrapped
+    start = gym.make("SparkKD-v2", preset="tiny", episode_steps=4).unwrapped
     start.reset(seed=0)
     assert any(not torch.equal(v, start.session.student.state_dict()[k]) for k, v in trained.items())
 

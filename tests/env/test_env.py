@@ -7,13 +7,13 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-import spark_env  # noqa: F401  (registers SparkKD-v1)
+import spark_env  # noqa: F401  (registers the SparkKD env ids)
 from spark_env.env import SparkKDEnv
 from spark_env.errors import ConfigError
 
 
 def tiny_env(**overrides) -> SparkKDEnv:
-    return gym.make("SparkKD-v1", preset="tiny", **overrides).unwrapped
+    return gym.make("SparkKD-v2", preset="tiny", **overrides).unwrapped
 
 
 def run_episode(env, seed, policy=None):
@@ -154,9 +154,9 @@ def test_render_panel():
 
 def test_overrides_are_validated():
     with pytest.raises(ConfigError, match="unknown config key\\(s\\) 'bits'"):
-        gym.make("SparkKD-v1", preset="tiny", bits=3)
+        gym.make("SparkKD-v2", preset="tiny", bits=3)
     with pytest.raises(ConfigError, match="unknown reward 'psnr'"):
-        gym.make("SparkKD-v1", preset="tiny", reward="psnr")
+        gym.make("SparkKD-v2", preset="tiny", reward="psnr")
 
 
 def test_cuda_request_without_cuda_is_a_clear_error():
@@ -171,9 +171,9 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 
 def test_paper_preset_needs_matching_weights_and_runs_with_them(tmp_path):
     with pytest.raises(ConfigError, match="no shipped teacher for architecture 'edsr_official'.*import_edsr"):
-        gym.make("SparkKD-v1", preset="paper")
+        gym.make("SparkKD-v2", preset="paper")
     with pytest.raises(ConfigError, match="arch_options .* differ from the student's FP weights"):
-        gym.make("SparkKD-v1", preset="paper", arch="edsr")
+        gym.make("SparkKD-v2", preset="paper", arch="edsr")
     from spark_env.models import build_model, save_weights
     path = tmp_path / "edsr_baseline_sr_x2.pt"
     save_weights(build_model("edsr_official", 2), "edsr_official", "sr_x2", path)
@@ -192,10 +192,10 @@ def test_the_library_leaves_the_global_rngs_alone_and_stays_reproducible():
     torch.manual_seed(123)
     np.random.seed(7)
     torch_state, numpy_state = torch.random.get_rng_state().clone(), np.random.get_state()[1].copy()
-    env = gym.make("SparkKD-v1", preset="tiny", episode_steps=4)
+    env = gym.make("SparkKD-v2", preset="tiny", episode_steps=4)
     obs, _ = env.reset(seed=0)
     env.step(np.zeros((8, 8), np.float32))
-    envs = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
+    envs = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
                         episode_steps=2)
     envs.reset(seed=0)
     envs.step(np.zeros((2, 8, 8), np.float32))

@@ -120,7 +120,7 @@ def test_scores_are_zero_without_kd_and_finite_with_feature_kd():
 
 
 def _rollout(**overrides):
-    env = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
+    env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
                        **overrides)
     obs, info = env.reset(seed=3)
     infos, probes = [info], []
@@ -139,7 +139,7 @@ def test_lookahead_info_is_off_by_default_and_changes_nothing_when_on():
     assert all(info["lookahead_scores"].shape == (2, 8, 8) for info in infos)
     assert np.isfinite(infos[3]["lookahead_scores"]).all()
     assert env.unwrapped.timings["lookahead"] > 0
-    single = gym.make("SparkKD-v1", preset="tiny", lookahead_info=True)
+    single = gym.make("SparkKD-v2", preset="tiny", lookahead_info=True)
     _, info = single.reset(seed=0)
     assert info["lookahead_scores"].shape == (8, 8)
 
@@ -155,7 +155,7 @@ def test_scores_to_action_keeps_the_positive_part_relative_to_the_spread():
 
 
 def test_lookahead_agent_acts_on_its_env_scores():
-    env = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
+    env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
     agent = make_agent("lookahead", env, seed=0)
     obs, _ = env.reset(seed=0)
     actions = agent.act(obs)
@@ -174,10 +174,10 @@ def test_lookahead_agent_acts_on_its_env_scores():
 
 
 def test_spark_distill_needs_the_env_option_and_learns_to_predict_the_lookahead_map(tmp_path):
-    plain = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
+    plain = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
     with pytest.raises(ConfigError, match="lookahead_info=True"):
         make_agent("spark_distill", plain, seed=0).learn(4)
-    env = gym.make_vec("SparkKD-v1", num_envs=4, vectorization_mode="vector_entry_point", preset="tiny",
+    env = gym.make_vec("SparkKD-v2", num_envs=4, vectorization_mode="vector_entry_point", preset="tiny",
                        lookahead_info=True)
     agent = make_agent("spark_distill", env, seed=0, update_every=8, epochs=50)
     agent.learn(96)

@@ -11,7 +11,7 @@ from spark_env.rewards import REWARDS, RewardContext
 
 
 def episode_rewards(reward, steps=3, action=None):
-    env = gym.make("SparkKD-v1", preset="tiny", reward=reward, episode_steps=steps).unwrapped
+    env = gym.make("SparkKD-v2", preset="tiny", reward=reward, episode_steps=steps).unwrapped
     _, info = env.reset(seed=3)
     action = np.zeros((8, 8), np.float32) if action is None else action
     out = []
@@ -71,7 +71,7 @@ def test_user_callable_and_reward_scale():
     default, _ = episode_rewards("probe_psnr_gain")
     np.testing.assert_allclose(custom, 2.0 * default)
     assert seen == [0, 1, 2]
-    env = gym.make("SparkKD-v1", preset="tiny", reward_scale=10.0, episode_steps=1).unwrapped
+    env = gym.make("SparkKD-v2", preset="tiny", reward_scale=10.0, episode_steps=1).unwrapped
     env.reset(seed=3)
     assert env.step(np.zeros((8, 8), np.float32))[1] == pytest.approx(10.0 * default[0])
 
@@ -81,7 +81,7 @@ def test_val_psnr_gain_sums_to_the_validation_gain_whatever_the_frequency():
     from spark_env.evaluation import evaluate
     returns = {}
     for every in (0, 2):
-        env = gym.make("SparkKD-v1", preset="tiny", reward="val_psnr_gain", val_reward_every=every,
+        env = gym.make("SparkKD-v2", preset="tiny", reward="val_psnr_gain", val_reward_every=every,
                        episode_steps=5).unwrapped
         env.reset(seed=3)
         start = env.session.val_history[0][1]
@@ -95,14 +95,14 @@ def test_val_psnr_gain_sums_to_the_validation_gain_whatever_the_frequency():
 
 
 def test_val_psnr_gain_reads_the_validation_split_only():
-    env = gym.make("SparkKD-v1", preset="tiny", reward="val_psnr_gain").unwrapped
+    env = gym.make("SparkKD-v2", preset="tiny", reward="val_psnr_gain").unwrapped
     env.reset(seed=0)
     names = [pair.name for pair in env.session.validation.pairs]
     assert names and set(names) == set(split_names("val", "v1"))  # whole validation photographs, never test ones
     with pytest.raises(ConfigError, match="val_reward_every=-1 is invalid"):
-        gym.make("SparkKD-v1", preset="tiny", val_reward_every=-1)
+        gym.make("SparkKD-v2", preset="tiny", val_reward_every=-1)
     from spark_env.rewards import val_psnr_gain
-    wrapped = gym.make("SparkKD-v1", preset="tiny", episode_steps=1, reward=lambda ctx: val_psnr_gain(ctx)).unwrapped
+    wrapped = gym.make("SparkKD-v2", preset="tiny", episode_steps=1, reward=lambda ctx: val_psnr_gain(ctx)).unwrapped
     wrapped.reset(seed=0)
     with pytest.raises(RuntimeError, match="needs_val_start"):
         wrapped.step(np.zeros((8, 8), np.float32))

@@ -6,7 +6,7 @@ import spark_env  # noqa: F401
 
 
 def test_native_batched_vector_env_shares_one_student():
-    envs = gym.make_vec("SparkKD-v1", num_envs=3, vectorization_mode="vector_entry_point", preset="tiny",
+    envs = gym.make_vec("SparkKD-v2", num_envs=3, vectorization_mode="vector_entry_point", preset="tiny",
                         episode_steps=2)
     obs, info = envs.reset(seed=0)
     assert obs.shape == (3, 4, 8, 8) and envs.action_space.shape == (3, 8, 8)
@@ -22,7 +22,7 @@ def test_native_batched_vector_env_shares_one_student():
 
 
 def test_sync_vector_env_runs_independent_copies():
-    envs = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="sync", preset="tiny", episode_steps=2)
+    envs = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="sync", preset="tiny", episode_steps=2)
     obs, _ = envs.reset(seed=[0, 1])
     assert obs.shape == (2, 4, 8, 8)
     obs, rewards, *_ = envs.step(np.zeros((2, 8, 8), np.float32))
@@ -31,7 +31,7 @@ def test_sync_vector_env_runs_independent_copies():
 
 
 def test_async_vector_env_runs_in_worker_processes():
-    envs = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="async", preset="tiny", episode_steps=2,
+    envs = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="async", preset="tiny", episode_steps=2,
                         vector_kwargs={"context": "spawn"})
     obs, _ = envs.reset(seed=[0, 0])
     np.testing.assert_array_equal(obs[0], obs[1])  # same seed, same start, in separate processes

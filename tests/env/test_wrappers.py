@@ -9,7 +9,7 @@ from spark_env.wrappers import QATRunRecorder
 
 
 def batched_env(num_envs: int = 2, **overrides):
-    return gym.make_vec("SparkKD-v1", num_envs=num_envs, vectorization_mode="vector_entry_point", preset="tiny",
+    return gym.make_vec("SparkKD-v2", num_envs=num_envs, vectorization_mode="vector_entry_point", preset="tiny",
                         **overrides)
 
 
@@ -36,7 +36,7 @@ def test_recorder_keeps_the_first_run_through_the_autoreset():
 
 
 def test_recorder_copies_the_student_of_the_last_step_not_the_next_run():
-    plain = gym.make("SparkKD-v1", preset="tiny")  # no autoreset: holds the final student after the last step
+    plain = gym.make("SparkKD-v2", preset="tiny")  # no autoreset: holds the final student after the last step
     plain.reset(seed=3)
     for _ in range(8):
         plain.step(np.zeros((8, 8), np.float32))

@@ -121,7 +121,7 @@ def test_the_import_command_reports_test_figures(tmp_path, capsys):
 def test_quantization_and_the_env_run_on_the_official_variant(tmp_path):
     _official_checkpoint(tmp_path / "x2.pt", 2)
     import_official_edsr(tmp_path / "x2.pt", "sr_x2", tmp_path / "ours.pt")
-    env = gym.make_vec("SparkKD-v1", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
+    env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny",
                        arch="edsr_official", teacher_weights=str(tmp_path / "ours.pt"), episode_steps=3,
                        lookahead_info=True)
     obs, info = env.reset(seed=0)
@@ -133,7 +133,7 @@ def test_quantization_and_the_env_run_on_the_official_variant(tmp_path):
     assert quantized and all(name.startswith("body.") for name in quantized)
     assert torch.equal(session.student.rgb_mean, session.teacher.rgb_mean)
     for feature_kd in ("at", "fakd"):  # the feature-KD baselines match the variant's body features
-        env = gym.make("SparkKD-v1", preset="tiny", arch="edsr_official", teacher_weights=str(tmp_path / "ours.pt"),
+        env = gym.make("SparkKD-v2", preset="tiny", arch="edsr_official", teacher_weights=str(tmp_path / "ours.pt"),
                        feature_kd=feature_kd, lambda_feat=1.0, episode_steps=1)
         env.reset(seed=0)
         _, reward, _, _, info = env.step(np.zeros((8, 8), np.float32))

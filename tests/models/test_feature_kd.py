@@ -59,7 +59,7 @@ def test_feature_kd_changes_the_student_update(kind):
     """Same seed, same crops: with the feature term the student ends elsewhere than without it."""
     finals = {}
     for feature_kd, weight in (("none", 0.0), (kind, 100.0)):
-        env = gym.make("SparkKD-v1", preset="tiny", lambda_kd=0.0, feature_kd=feature_kd, lambda_feat=weight,
+        env = gym.make("SparkKD-v2", preset="tiny", lambda_kd=0.0, feature_kd=feature_kd, lambda_feat=weight,
                        w_bits=2, a_bits=2)
         env.reset(seed=5)
         for _ in range(3):
