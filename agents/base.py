@@ -58,6 +58,11 @@ class Agent:
         """(B, 4, 8, 8) grids -> (B, 8, 8) float32 actions in [-1, 1]."""
         raise NotImplementedError(f"{type(self).__name__} implements neither act nor act_batch")
 
+    def policy_parameters(self) -> dict[str, float]:
+        """The policy's parameters worth a results column (name -> value), recorded with every measured run of the
+        agent; none by default (a network's weights are saved with ``save``, not tabulated)."""
+        return {}
+
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(self.name + "\n")

@@ -121,6 +121,10 @@ class PGPEAgent(Agent):
         direction = np.mean([eps / self.config.sigma * half for (eps, _, _), half in zip(pairs, halves)], axis=0)
         self.mu = self.mu + self.config.lr * self.config.sigma * direction / self.scale
 
+    def policy_parameters(self) -> dict[str, float]:
+        """The mean weights of the z-scored channels, ``w_<channel>`` (0.25 each = ``heuristic_combined``)."""
+        return {f"w_{channel}": float(w) for channel, w in zip(CHANNELS, self.mu)}
+
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save({"mu": torch.from_numpy(self.mu), "config": asdict(self.config)}, path)

@@ -129,7 +129,7 @@ def qat_run(spec: RunSpec) -> RunResult:
     agent = make_agent(spec.agent, recorder, seed=spec.seed, **spec.agent_kwargs)
     # online: acts (and learns) during this very run; env steps count every crop of the batch
     agent.learn(recorder.unwrapped.config.episode_steps * spec.batch)
-    return _measured(spec, recorder, began, 0.0)
+    return _measured(spec, recorder, began, 0.0, agent.policy_parameters())
 
 
 def learning_curve(spec: RunSpec, budgets: Sequence[int]) -> list[RunResult]:
@@ -148,12 +148,14 @@ def learning_curve(spec: RunSpec, budgets: Sequence[int]) -> list[RunResult]:
         train_seconds += time.perf_counter() - began
         recorder = make_env(spec, spec.example_steps)
         _act_one_episode(agent, recorder, spec.seed)
-        results.append(_measured(spec, recorder, began, train_seconds))
+        results.append(_measured(spec, recorder, began, train_seconds, agent.policy_parameters()))
     return results
 
 
-def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_seconds: float) -> RunResult:
-    """Test figures of a recorder's finished run, with its probe curve ends, return and wall times."""
+def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_seconds: float,
+              policy_parameters: dict[str, float]) -> RunResult:
+    """Test figures of a recorder's finished run, with its probe curve ends, return, wall times and the agent's
+    ``policy_parameters`` (columns of their own)."""
     run = recorder.run
     if not recorder.finished:
         raise RuntimeError(f"agent '{spec.agent}' did not finish its QAT run")
@@ -162,7 +164,7 @@ def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_secon
     metrics.update({"probe_start": run.start_psnr, "probe_end": run.curve[-1]["probe_psnr"],
                     "qat_steps": run.curve[-1]["qat_step"], "return": run.episode_return, "error": run.error,
                     "pretrain_seconds": round(train_seconds, 1),
-                    "seconds": round(time.perf_counter() - began, 1)})
+                    "seconds": round(time.perf_counter() - began, 1), **policy_parameters})
     return RunResult(metrics, run, per_image)
 
 

@@ -38,6 +38,9 @@ def test_rl_benchmark_end_to_end(tmp_path):
     pgpe_untrained = learned[(learned.agent == "pgpe") & (learned.train_steps == 0)].set_index("seed").psnr
     uniform = results[results.agent == "uniform"].set_index("seed").psnr
     assert np.allclose(pgpe_untrained, uniform)  # PGPE starts at w = 0: exactly uniform KD
+    pgpe_rows = learned[learned.agent == "pgpe"]
+    weights = pgpe_rows[["w_laplacian", "w_variance", "w_error", "w_gap"]].to_numpy()
+    assert (weights[pgpe_rows.train_steps == 0] == 0).all() and (weights[pgpe_rows.train_steps == 32] != 0).any()
     # one pair of tiny runs (2 x 8 steps x 2 crops) is 32 env steps: PGPE updated its weights once on the real env
     pgpe_trained = learned[(learned.agent == "pgpe") & (learned.train_steps == 32)].set_index("seed").psnr
     assert not np.allclose(pgpe_trained, uniform)
@@ -60,6 +63,8 @@ def test_rl_benchmark_end_to_end(tmp_path):
     assert per_cell.loc["random", "h-score mean"] == pytest.approx(expected_h)
     assert per_cell.loc["uniform", "vs uniform dB [95% CI]"] == "-"
     assert per_cell.loc["random", "vs random dB [95% CI]"] == "-"
+    assert per_cell.loc["heuristic_combined", "vs heuristic_combined dB [95% CI]"] == "-"
+    assert per_cell.loc["pgpe", "vs heuristic_combined dB call"] in ("above", "below", "inconclusive")
 
 
 def test_scores_are_the_fraction_of_the_gap_closed():
