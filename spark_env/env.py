@@ -13,7 +13,6 @@ from spark_env.config import SparkConfig, make_config
 from spark_env.difficulty import GRID
 from spark_env.errors import ConfigError
 from spark_env.episode import Episode
-from spark_env.protocols import protocol_config
 from spark_env.render import render_panel
 
 
@@ -33,7 +32,8 @@ def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, A
     if config is not None and overrides:
         raise ValueError("pass either a SparkConfig or preset overrides, not both")
     if config is None:
-        config = protocol_config(protocol, preset, overrides) if protocol else make_config(preset, **overrides)
+        config = (protocols.protocol_config(protocol, preset, overrides) if protocol
+                  else make_config(preset, **overrides))
     elif protocol is not None and config.image_set != protocols.protocol(protocol).image_set:
         raise ConfigError(f"image_set={config.image_set!r} contradicts SparkKD-{protocol}, whose protocol is image "
                           f"set {protocols.protocol(protocol).image_set!r}; use "

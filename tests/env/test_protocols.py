@@ -35,6 +35,8 @@ def test_the_protocol_sets_the_probe_under_the_preset_and_the_overrides():
 def test_an_image_set_other_than_the_protocols_is_an_error_naming_both():
     with pytest.raises(ConfigError, match=r"image_set='v0' contradicts SparkKD-v2.*SparkKD-v0"):
         gym.make("SparkKD-v2", preset="tiny", image_set="v0")
+    with pytest.raises(ConfigError, match=r"image_set='v0' contradicts SparkKD-v1.*use SparkKD-v0"):
+        gym.make("SparkKD-v1", config=make_config("tiny", image_set="v0"))
     with pytest.raises(ConfigError, match="unknown SparkKD protocol 'v9'; allowed: v0, v1, v2"):
         protocol_config("v9", "quick", {})
 
