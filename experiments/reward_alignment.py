@@ -15,8 +15,8 @@ of the test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean
 
 Probe designs (``probes``: ``[count, size, pooling]``): the final student of every run is also scored on those probe
 sets (``count`` fixed validation crops of ``size`` LR pixels, drawn as the env draws its probe, their errors pooled
-per crop or per validation image: ``spark_env.probe``) and on the whole validation images. Within a seed every policy starts from the same PTQ student, so ranking policies by a probe's
-final PSNR is ranking them by that probe's ``probe_psnr_gain`` return. ``probes.md`` gives each design's tau-b
+per crop or per validation image: ``spark_env.probe``) and on the whole validation images. Within a seed every
+policy starts from the same PTQ student, so ranking policies by a probe's final PSNR is ranking them by that probe's ``probe_psnr_gain`` return. ``probes.md`` gives each design's tau-b
 against the whole validation images (the validation-side criterion a design is chosen by) and against the test
 images (the check), and its cost per evaluation.
 """
@@ -41,7 +41,7 @@ from experiments.spec import check_batch  # noqa: E402
 from experiments.qat_runs import RunSpec, qat_run  # noqa: E402
 from experiments.rl_benchmark import cell_name  # noqa: E402
 from experiments.stats import format_ci, kendall_tau, student_t_ci  # noqa: E402
-from spark_env.config import PROBE_POOLINGS, make_config  # noqa: E402
+from spark_env.config import make_config  # noqa: E402
 from spark_env.data import get_task, load_pairs  # noqa: E402
 from spark_env.errors import ConfigError  # noqa: E402
 from spark_env.evaluation import evaluate  # noqa: E402
@@ -89,10 +89,10 @@ class RewardAlignmentSpec:
         if unknown:
             raise ConfigError(f"unknown policy(ies) {unknown}; allowed: {', '.join(POLICIES)}")
         for design in self.probes:
-            if (len(design) != 3 or not all(isinstance(v, int) for v in design[:2]) or design[0] < 1
-                    or design[1] < 8 or design[2] not in PROBE_POOLINGS):
-                raise ConfigError(f"probe design {design!r} is invalid; allowed: [count >= 1, size >= 8, pooling in "
-                                  f"{', '.join(PROBE_POOLINGS)}]")
+            if len(design) != 3:
+                raise ConfigError(f"probe design {design!r} is invalid; allowed: [count, size, pooling]")
+            # SparkConfig's own checks of the probe fields name the bad value and what is allowed
+            make_config(self.env_preset, probe_crops=design[0], probe_crop_size=design[1], probe_pooling=design[2])
         for reward in self.rewards:
             resolve_reward(reward)  # an unknown name or an unimportable function is an error now, not mid-grid
         check_batch(self.batch)

@@ -107,8 +107,8 @@ def plot_aggregates(runs: pd.DataFrame, column: str, path: Path) -> None:
 def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame) -> pd.DataFrame:
     """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD, to random maps and to the
     combined heuristic (same seeds, same test images) with 95 % CIs that resample seeds and images
-    (``stats.crossed_ci``) and their calls, mean h-score (each reference column only when its runs are in the table). ``per_image``: the per-image rows of
-    the runs (empty: run means, seeds only)."""
+    (``stats.crossed_ci``) and their calls, mean h-score (each reference column only when its runs are in the
+    table). ``per_image``: the per-image rows of the runs (empty: run means, seeds only)."""
     references = [r for r in ("uniform", "random", HEURISTIC) if r in set(runs[column])]
     rows = []
     for (cell, name), group in runs.groupby(["cell", column], sort=False):

@@ -84,9 +84,9 @@ class SparkKDEnv(gym.Env):
     RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
 
     ## Info
-    ``probe_psnr`` (at the last probe evaluation), ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB); ``rec_loss``, ``kd_loss``,
-    ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``; ``weight_map`` (8, 8);
-    ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
+    ``probe_psnr`` (at the last probe evaluation), ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB);
+    ``rec_loss``, ``kd_loss``, ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``;
+    ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
     (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
     step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal that makes a
     step several times as long, off by default; its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings

@@ -84,8 +84,8 @@ class ProbeSet:
 
 class ValidationSet:
     """The whole validation images (``folder``, or the validation split of the embedded ``image_set`` when None),
-    loaded on first use:
-    only rewards that read them pay for it."""
+    loaded on first access (a QATSession cuts its probes from them when it is built); only rewards that evaluate
+    them (``psnr``) pay for whole-image passes."""
 
     def __init__(self, task: Task, folder: str | None, image_set: str, device: torch.device) -> None:
         self.folder = folder

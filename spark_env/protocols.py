@@ -66,9 +66,7 @@ def protocol_config(version: str, preset: str, overrides: dict[str, Any]) -> Spa
     """A preset with overrides under a protocol: the protocol's defaults apply where neither the preset nor the
     overrides set the value; an ``image_set`` other than the protocol's raises ConfigError."""
     fixed = protocol(version)
-    if preset not in PRESETS:
-        make_config(preset)  # raises the unknown-preset error
-    defaults = {key: value for key, value in fixed.defaults.items() if key not in PRESETS[preset]}
+    defaults = {key: value for key, value in fixed.defaults.items() if key not in PRESETS.get(preset, {})}
     config = make_config(preset, **{**defaults, "image_set": fixed.image_set, **overrides})
     if config.image_set != fixed.image_set:
         raise ConfigError(f"image_set={config.image_set!r} contradicts {env_id(version)}, whose protocol is image "

@@ -79,11 +79,10 @@ class QATSession:
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
-        val_pairs = load_pairs(self.task, "val", config.val_folder, image_set=config.image_set)
-        self.probe = ProbeSet(val_pairs, config.probe_crops, config.probe_crop_size, self.task, self.device,
-                              config.probe_pooling)
-        self.teacher_probe_psnr = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
         self.validation = ValidationSet(self.task, config.val_folder, config.image_set, self.device)
+        self.probe = ProbeSet(self.validation.pairs, config.probe_crops, config.probe_crop_size, self.task,
+                              self.device, config.probe_pooling)
+        self.teacher_probe_psnr = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
         self.val_history: list[tuple[int, float]] = []
         self.student: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -202,12 +201,12 @@ class QATSession:
     def lookahead_probe(self) -> ProbeSet:
         """The probe the lookahead differentiates: ``lookahead_crops`` fixed validation crops of
         ``lookahead_crop_size`` LR pixels (built on first use)."""
-        val_pairs = load_pairs(self.task, "val", self.config.val_folder, image_set=self.config.image_set)
-        return ProbeSet(val_pairs, self.config.lookahead_crops, self.config.lookahead_crop_size, self.task,
+        return ProbeSet(self.validation.pairs, self.config.lookahead_crops, self.config.lookahead_crop_size, self.task,
                         self.device)
 
     def probe_psnr(self) -> float:
-        """Mean PSNR-Y (dB) of the student on the probe crops (``-inf`` for a non-finite output)."""
+        """PSNR-Y (dB) of the student on the probe crops, pooled as ``probe_pooling`` says (``-inf`` for a
+        non-finite output)."""
         return self.probe.psnr(self.student)
 
     def probe_ssim(self) -> float:

@@ -40,3 +40,9 @@ def test_alignment_rejects_unknown_policies_and_rewards():
         reward_alignment.main(["--dry-run", "--set", "policies=[oracle]"])
     with pytest.raises(SystemExit, match="unknown reward 'psnr'"):
         reward_alignment.main(["--dry-run", "--set", "rewards=[psnr]"])
+    with pytest.raises(SystemExit, match=r"probe design \[4, 32\] is invalid; allowed: \[count, size, pooling\]"):
+        reward_alignment.main(["--dry-run", "--set", "probes=[[4, 32]]"])
+    with pytest.raises(SystemExit, match="probe_crop_size=4 is invalid; allowed: >= 8"):
+        reward_alignment.main(["--dry-run", "--set", "probes=[[4, 4, crop]]"])
+    with pytest.raises(SystemExit, match="probe_pooling='pixel' is invalid"):
+        reward_alignment.main(["--dry-run", "--set", "probes=[[4, 32, pixel]]"])
