@@ -7,8 +7,15 @@ its env needs ``lookahead_info=True``), ``lookahead`` (the meta-gradient map, re
 pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3), ``uniform``, ``random``,
 ``heuristic_<channel>`` for each difficulty channel and ``heuristic_combined``. Wherever a name is accepted,
 ``"package.module:factory"`` names a user's agent.
+
+Exploration held for a whole run (``EPISODIC``): ``ppo_episodic`` / ``a2c_episodic`` act in the ``channel_weights``
+action space with one decision per run (``decision_interval: 0``, the registered env overrides) and one action for
+every crop, so each Gaussian draw is judged by the run's return; ``spark_episodic`` is PGPE on the SPARK agent's
+3-conv CNN (parameter-space noise held per episode, antithetic pairs on the same seed).
 """
 from __future__ import annotations
+
+import math
 
 from agents.base import Agent
 from agents.fixed import HeuristicAgent, RandomAgent, UniformAgent
@@ -29,6 +36,32 @@ def _sb3_factory(algorithm: str):
     return factory
 
 
+# SB3 settings of one decision per run: a rollout of 4 runs per update, the return undiscounted, the Gaussian's
+# initial std 0.3 (PGPE's sigma on the same 4 weights). Set a priori, not tuned on any scores (docs/rl_benchmark.md).
+EPISODIC_SB3 = {
+    "ppo": {"n_steps": 4, "batch_size": 4, "n_epochs": 10, "learning_rate": 1e-3, "gamma": 1.0, "gae_lambda": 1.0,
+            "policy_kwargs": {"log_std_init": math.log(0.3)}},
+    "a2c": {"n_steps": 4, "learning_rate": 1e-3, "gamma": 1.0, "gae_lambda": 1.0, "normalize_advantage": True,
+            "policy_kwargs": {"log_std_init": math.log(0.3)}},
+}
+EPISODIC_ENV = {"action_space": "channel_weights", "decision_interval": 0}
+# the SPARK CNN searched by PGPE: sigma 0.2 perturbs its map as much as sigma 0.3 perturbs the linear policy's (map
+# std about 0.5 on tiny-preset grids); lr 0.25 keeps the mean's random walk over 6 updates below sigma
+SPARK_EPISODIC = {"policy": "cnn", "sigma": 0.2, "lr": 0.25}
+
+
+def _episodic_sb3_factory(algorithm: str):
+    def factory(env, seed: int = 0, **kwargs) -> Agent:
+        from agents.sb3 import SB3Agent
+        settings = {**EPISODIC_SB3[algorithm], **kwargs}
+        return SB3Agent(env, algorithm, seed=seed, shared_decision=True, **settings)
+    return factory
+
+
+def _spark_episodic(env, seed: int = 0, **kwargs) -> Agent:
+    return PGPEAgent(env, seed=seed, **{**SPARK_EPISODIC, **kwargs})
+
+
 def _heuristic_factory(channel: str):
     def factory(env, seed: int = 0, **kwargs) -> Agent:
         return HeuristicAgent(env, channel, seed, **kwargs)
@@ -41,6 +74,11 @@ register_agent("spark_distill", LookaheadDistillAgent, learns=True, env_override
 register_agent("pgpe", PGPEAgent, learns=True, summary="PGPE on 4 weights of the z-scored difficulty channels")
 for _name in SB3_NAMES:
     register_agent(_name, _sb3_factory(_name), learns=True, summary=f"Stable-Baselines3 {_name.upper()}")
+for _name in EPISODIC_SB3:
+    register_agent(f"{_name}_episodic", _episodic_sb3_factory(_name), learns=True, env_overrides=EPISODIC_ENV,
+                   summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run")
+register_agent("spark_episodic", _spark_episodic, learns=True,
+               summary="PGPE on the SPARK agent's 3-conv CNN (noise in parameter space, held per episode)")
 register_agent("uniform", UniformAgent, learns=False, summary="the zero action: uniform KD")
 register_agent("random", RandomAgent, learns=False, summary="uniformly random maps")
 register_agent("lookahead", LookaheadAgent, learns=False, summary="the per-cell meta-gradient map (no RL)")

@@ -13,9 +13,10 @@ from agents.loop import Callback, Step, as_batch, run_loop
 class Agent:
     """Acts in SparkKD (or its batched vector env). Subclasses override what they need.
 
-    * ``act(obs, deterministic=False)``: (4, 8, 8) -> (8, 8) action, or (B, 4, 8, 8) -> (B, 8, 8); float32 in
-      [-1, 1]. Implement ``act_batch`` (always (B, 4, 8, 8) -> (B, 8, 8)) and ``act`` handles both shapes, or
-      override ``act`` itself.
+    * ``act(obs, deterministic=False)``: (4, 8, 8) -> one action, or (B, 4, 8, 8) -> (B, *action shape); float32
+      in [-1, 1]. The action shape is the env's action space's (``action_space_name``, spark_env.action_spaces):
+      (8, 8) for ``map``, (4,) for ``channel_weights``. Implement ``act_batch`` (always batched) and ``act``
+      handles both shapes, or override ``act`` itself.
     * ``learn(total_steps, callback=None)``: interact for ``total_steps`` env steps (vector steps count once per
       sub-env) through ``agents.loop.run_loop``; returns self. The first reset uses the agent's ``seed``, so agents
       built with the same seed start from the same QAT run; a later ``learn`` continues from there
@@ -31,6 +32,13 @@ class Agent:
         self.env = env
         self.seed = seed
         self._seed_used = False
+
+    @property
+    def action_space_name(self) -> str:
+        """The env's action space (spark_env.action_spaces): its config's ``action_space``, ``map`` for an env
+        without a SparkConfig."""
+        config = getattr(getattr(self.env, "unwrapped", self.env), "config", None)
+        return getattr(config, "action_space", "map")
 
     def reset_env(self):
         """``env.reset``: with the agent's seed the first time, unseeded later, so that a ``learn`` called again
@@ -55,7 +63,7 @@ class Agent:
         return actions[0] if single else actions
 
     def act_batch(self, grids: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """(B, 4, 8, 8) grids -> (B, 8, 8) float32 actions in [-1, 1]."""
+        """(B, 4, 8, 8) grids -> (B, *action shape) float32 actions in [-1, 1]."""
         raise NotImplementedError(f"{type(self).__name__} implements neither act nor act_batch")
 
     def policy_parameters(self) -> dict[str, float]:

@@ -1,16 +1,20 @@
-"""Agents that do not learn: uniform KD (zero action), random maps, and difficulty heuristics.
+"""Agents that do not learn: uniform KD (zero action), random actions, and difficulty heuristics.
 
 A heuristic puts more KD weight where a difficulty channel is high: ``a = clip(z(c), -1, 1)`` where ``z`` is the
 channel's z-score over the 64 cells of the grid; ``combined`` averages the z-scores of all four channels.
 ``sign=-1`` inverts a heuristic (more weight where the channel is low): a deliberately bad reference policy.
+
+Each acts in the env's action space (spark_env.action_spaces): in ``map`` as above; in ``channel_weights`` uniform
+is the zero weights, random draws uniform weights in [-1, 1]^4 per crop and step (random channel weights), and a
+heuristic is its weights (1 on its channel, 0.25 on each for ``combined``, times ``sign``).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from agents.base import Agent
+from spark_env.action_spaces import get_action_space, zscore
 from spark_env.difficulty import CHANNELS
-
 
 
 class UniformAgent(Agent):
@@ -19,11 +23,11 @@ class UniformAgent(Agent):
     name = "uniform"
 
     def act_batch(self, grids, deterministic=False):
-        return np.zeros((grids.shape[0], 8, 8), np.float32)
+        return np.zeros((grids.shape[0], *get_action_space(self.action_space_name).shape), np.float32)
 
 
 class RandomAgent(Agent):
-    """Uniformly random maps in [-1, 1]^(8x8), seeded."""
+    """Uniformly random actions in [-1, 1]^(action shape), seeded: random maps, or random channel weights."""
 
     name = "random"
 
@@ -32,14 +36,8 @@ class RandomAgent(Agent):
         self.rng = np.random.default_rng(seed)
 
     def act_batch(self, grids, deterministic=False):
-        return self.rng.uniform(-1, 1, (grids.shape[0], 8, 8)).astype(np.float32)
-
-
-def zscore(grids: np.ndarray) -> np.ndarray:
-    """Per-map z-score over the 64 cells: (B, 8, 8) -> (B, 8, 8)."""
-    mean = grids.mean(axis=(1, 2), keepdims=True)
-    std = grids.std(axis=(1, 2), keepdims=True)
-    return (grids - mean) / (std + 1e-6)
+        shape = get_action_space(self.action_space_name).shape
+        return self.rng.uniform(-1, 1, (grids.shape[0], *shape)).astype(np.float32)
 
 
 class HeuristicAgent(Agent):
@@ -55,7 +53,15 @@ class HeuristicAgent(Agent):
         self.sign = float(sign)
         self.name = f"heuristic_{channel}" if sign > 0 else f"inverse_heuristic_{channel}"
 
+    def channel_weights(self) -> np.ndarray:
+        """The heuristic as weights of the z-scored channels (4,): 0.25 each for ``combined``, else one-hot."""
+        if self.channel == "combined":
+            return np.full(len(CHANNELS), 0.25 * self.sign, np.float32)
+        return (self.sign * np.eye(len(CHANNELS))[CHANNELS.index(self.channel)]).astype(np.float32)
+
     def act_batch(self, grids, deterministic=False):
+        if self.action_space_name == "channel_weights":
+            return np.tile(self.channel_weights(), (grids.shape[0], 1))
         if self.channel == "combined":
             score = np.mean([zscore(grids[:, c]) for c in range(len(CHANNELS))], axis=0)
         else:

@@ -47,22 +47,35 @@ class GridFeaturesExtractor(BaseFeaturesExtractor):
 
 
 class BatchedVecEnvAdapter(VecEnv):
-    """SB3 VecEnv view of ``SparkKDVectorEnv`` (B crops, one shared student). Autoreset is same-step in both."""
+    """SB3 VecEnv view of ``SparkKDVectorEnv`` (B crops, one shared student). Autoreset is same-step in both.
 
-    def __init__(self, vector_env) -> None:
+    With ``shared_decision`` SB3 sees one env: the observation is the first crop's grid, the one action is applied
+    to every crop (each maps it through its own grid in the ``channel_weights`` space), and the shared reward comes
+    back once. This is the setting of a policy that decides for the whole batch, as PGPE does: one action, one
+    reward, no credit split among B actions that share one student.
+    """
+
+    def __init__(self, vector_env, shared_decision: bool = False) -> None:
         self.vector_env = vector_env
-        super().__init__(vector_env.num_envs, vector_env.single_observation_space,
+        self.shared_decision = shared_decision
+        super().__init__(1 if shared_decision else vector_env.num_envs, vector_env.single_observation_space,
                          vector_env.single_action_space)
         self._actions = None
         self._seed: int | None = None
 
+    def _view(self, array):
+        return array[:1] if self.shared_decision else array
+
     def reset(self):
         obs, _ = self.vector_env.reset(seed=self._seed)
         self._seed = None
-        return obs
+        return self._view(obs)
 
     def step_async(self, actions) -> None:
-        self._actions = np.asarray(actions, dtype=np.float32)
+        actions = np.asarray(actions, dtype=np.float32)
+        if self.shared_decision:
+            actions = np.repeat(actions[:1], self.vector_env.num_envs, axis=0)
+        self._actions = actions
 
     def step_wait(self):
         obs, rewards, terminated, truncated, info = self.vector_env.step(self._actions)
@@ -73,7 +86,7 @@ class BatchedVecEnvAdapter(VecEnv):
             for i in range(self.num_envs):
                 infos[i]["terminal_observation"] = info["final_obs"][i]
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
-        return obs, rewards.astype(np.float32), dones, infos
+        return (self._view(obs), self._view(rewards).astype(np.float32), self._view(dones), infos)
 
     def close(self) -> None:
         self.vector_env.close()
@@ -118,12 +131,16 @@ class TaskFiguresCallback(BaseCallback):
         return True
 
 
-def make_sb3_model(algo: str | type[BaseAlgorithm], env, seed: int = 0, **kwargs) -> BaseAlgorithm:
+def make_sb3_model(algo: str | type[BaseAlgorithm], env, seed: int = 0, shared_decision: bool = False,
+                   **kwargs) -> BaseAlgorithm:
     """An SB3 model on ``env`` (a gymnasium env, an SB3 VecEnv, or a SparkKDVectorEnv, wrapped or not, which gets
-    adapted)."""
+    adapted, with ``shared_decision`` as BatchedVecEnvAdapter says)."""
     from spark_env.vector_env import SparkKDVectorEnv
     if isinstance(getattr(env, "unwrapped", None), SparkKDVectorEnv):
-        env = BatchedVecEnvAdapter(env)
+        env = BatchedVecEnvAdapter(env, shared_decision)
+    elif shared_decision:
+        raise ValueError("shared_decision needs the natively batched env (SparkKDVectorEnv); got "
+                         f"{type(env).__name__}")
     if isinstance(algo, str):
         key = algo.lower()
         if key not in ALGORITHMS:
@@ -140,12 +157,15 @@ class SB3Agent(Agent):
     """Our Agent interface around an SB3 model."""
 
     def __init__(self, env, algo: str | type[BaseAlgorithm] = "ppo", seed: int = 0, progress_bar: bool = False,
-                 log_interval: int = 1, **kwargs) -> None:
+                 log_interval: int = 1, shared_decision: bool = False, **kwargs) -> None:
         """``progress_bar`` needs the ``rich`` package; ``log_interval`` counts SB3 iterations (rollouts for
-        on-policy algorithms, episodes for off-policy ones) between logger dumps: 1 by default, QAT is slow."""
+        on-policy algorithms, episodes for off-policy ones) between logger dumps: 1 by default, QAT is slow;
+        ``shared_decision``: one action for all crops of the batched env (BatchedVecEnvAdapter); ``kwargs`` go to
+        the SB3 algorithm (over this module's DEFAULTS)."""
         super().__init__(env, seed)  # SB3 seeds the env's first reset with the model's seed
         self.name = algo if isinstance(algo, str) else algo.__name__.lower()
-        self.model = make_sb3_model(algo, env, seed=seed, **kwargs)
+        self.shared_decision = shared_decision
+        self.model = make_sb3_model(algo, env, seed=seed, shared_decision=shared_decision, **kwargs)
         self.progress_bar = progress_bar
         self.log_interval = log_interval
 
@@ -156,13 +176,20 @@ class SB3Agent(Agent):
                 def _on_step(inner) -> bool:
                     return callback(inner.locals) is not False
             callbacks.append(_UserCallback())
-        self.model.learn(total_timesteps=total_steps, callback=callbacks, progress_bar=self.progress_bar,
-                         log_interval=self.log_interval)
+        # env steps count every crop; with a shared decision one SB3 step decides for all crops of the batch
+        crops_per_step = self.env.unwrapped.num_envs if self.shared_decision else 1
+        self.model.learn(total_timesteps=total_steps // crops_per_step, callback=callbacks,
+                         progress_bar=self.progress_bar, log_interval=self.log_interval)
         return self
 
     def act_batch(self, grids, deterministic=False):
+        """The model's actions; with ``shared_decision`` the first grid's action for every crop."""
+        shape = self.model.action_space.shape
+        if self.shared_decision:
+            actions, _ = self.model.predict(grids[:1], deterministic=deterministic)
+            return np.repeat(np.asarray(actions, dtype=np.float32).reshape(1, *shape), grids.shape[0], axis=0)
         actions, _ = self.model.predict(grids, deterministic=deterministic)
-        return np.asarray(actions, dtype=np.float32).reshape(grids.shape[0], GRID, GRID)
+        return np.asarray(actions, dtype=np.float32).reshape(grids.shape[0], *shape)
 
     def save(self, path: str | Path) -> None:
         self.model.save(path)

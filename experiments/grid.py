@@ -9,7 +9,8 @@ A job function takes a job and returns ``{table name: [row dicts]}``; the table 
 the resume check reads (each must carry the key columns), other tables (per-step curves, examples) are appended
 alongside as ``<name>.csv``. Rows cut by a kill mid-write are dropped on the next read (``ResultsStore.repair``), and
 whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays
-(weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``.
+(weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``; saved agents go in the table
+``policies`` (rows ``{"file": relative path, "data": bytes}``) and are stored as ``policies/<file>``.
 """
 from __future__ import annotations
 
@@ -90,6 +91,12 @@ class ResultsStore:
                 (self.folder / "arrays").mkdir(exist_ok=True)
                 np.savez_compressed(self.folder / "arrays" / f"{row['id']}.npz",
                                     **{k: np.asarray(v) for k, v in row.items() if k != "id"})
+            return
+        if name == "policies":
+            for row in rows:
+                target = self.folder / "policies" / row["file"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(row["data"])
             return
         path = self.folder / f"{name}.csv"
         self._repair_once(path)

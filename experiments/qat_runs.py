@@ -10,8 +10,11 @@ then starts from the run seed with the agent acting deterministically.
 from __future__ import annotations
 
 import functools
+import re
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +77,7 @@ class RunResult:
     metrics: dict[str, float]   # test figures (per test set when several) and run figures
     recorded: RecordedRun | None
     per_image: list[dict]       # one row per test image: test_set, image, psnr, ssim
+    policy: tuple[str, bytes] | None = None  # (file suffix, bytes) of the agent saved after its training budget
 
 
 EMBEDDED_TEST_SET = "embedded"
@@ -128,28 +132,45 @@ def qat_run(spec: RunSpec) -> RunResult:
     recorder = make_env(spec, spec.example_steps)
     agent = make_agent(spec.agent, recorder, seed=spec.seed, **spec.agent_kwargs)
     # online: acts (and learns) during this very run; env steps count every crop of the batch
-    agent.learn(recorder.unwrapped.config.episode_steps * spec.batch)
+    agent.learn(recorder.unwrapped.config.episode_env_steps * spec.batch)
     return _measured(spec, recorder, began, 0.0, agent.policy_parameters())
 
 
 def learning_curve(spec: RunSpec, budgets: Sequence[int]) -> list[RunResult]:
     """Train the agent on other QAT runs (seeds away from the run seed) and measure it after each of ``budgets``
-    (training env steps, non-decreasing; 0 measures the untrained agent): a fresh QAT run from the run seed, the
-    trained policy acting deterministically. ``metrics["pretrain_seconds"]`` is the training time so far."""
+    (non-decreasing; 0 measures the untrained agent): a fresh QAT run from the run seed, the trained policy acting
+    deterministically. ``metrics["pretrain_seconds"]`` is the training time so far.
+
+    A budget counts crop-steps, QAT steps times crops: the env steps of the batched env when every QAT step is a
+    decision; an agent whose env holds a decision for ``k`` QAT steps (``decision_interval``) gets ``budget / k``
+    env steps, the same QAT runs. Each result holds the agent as saved after its budget (``policy``: bytes of
+    ``agent.save`` with its file suffix)."""
     if list(budgets) != sorted(budgets) or (budgets and budgets[0] < 0):
         raise ConfigError(f"budgets {list(budgets)} must be non-negative and non-decreasing")
-    agent = make_agent(spec.agent, spark_env_for(spec), seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
+    env = spark_env_for(spec)
+    per_decision = env.unwrapped.config.steps_per_decision
+    agent = make_agent(spec.agent, env, seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
     results, trained, train_seconds = [], 0, 0.0
     for budget in budgets:
         began = time.perf_counter()
         if budget > trained:
-            agent.learn(budget - trained)
+            agent.learn((budget - trained) // per_decision)
             trained = budget
         train_seconds += time.perf_counter() - began
         recorder = make_env(spec, spec.example_steps)
         _act_one_episode(agent, recorder, spec.seed)
-        results.append(_measured(spec, recorder, began, train_seconds, agent.policy_parameters()))
+        result = _measured(spec, recorder, began, train_seconds, agent.policy_parameters())
+        result.policy = saved_bytes(agent)
+        results.append(result)
     return results
+
+
+def saved_bytes(agent) -> tuple[str, bytes]:
+    """What ``agent.save`` writes (a torch file, an SB3 zip): (file suffix, bytes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        agent.save(Path(folder) / "policy")
+        written = next(p for p in Path(folder).iterdir() if p.is_file())  # SB3 writes "policy.zip"
+        return "".join(written.suffixes) or ".pt", written.read_bytes()
 
 
 def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_seconds: float,
@@ -214,6 +235,15 @@ def run_job(job: QATJob) -> dict[str, list[dict]]:
                "observation": ex.observation, "qat_step": ex.qat_step, **{k: str(v) for k, v in key.items()}}
               for ex in result.recorded.examples]
     rows = [{**key, "train_steps": budget, **run.metrics} for budget, run in zip(budgets, measured)]
+    policies = [{"file": f"{key_path(key)}/steps{budget}{run.policy[0]}", "data": run.policy[1]}
+                for budget, run in zip(budgets, measured) if run.policy is not None]
     per_image = [{**key, "train_steps": budget, **row}
                  for budget, run in zip(budgets, measured) for row in run.per_image]
-    return {"results": rows, "per_image": per_image, "curves": curve, "arrays": arrays}
+    return {"results": rows, "per_image": per_image, "curves": curve, "arrays": arrays, "policies": policies}
+
+
+def key_path(key: dict[str, Any]) -> str:
+    """A relative folder path from a job key's values: ``{"cell": "sr_x2 fsrcnn", "agent": "pgpe", "seed": 3}`` ->
+    ``sr_x2_fsrcnn/pgpe/seed3``."""
+    parts = [f"{k}{v}" if isinstance(v, int) else str(v) for k, v in key.items()]
+    return "/".join(re.sub(r"[^A-Za-z0-9_.=-]+", "_", part) for part in parts)

@@ -9,7 +9,10 @@ Scores of a run:
   * ``score``: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
     PTQ student of the same seed (0 = no better than the start, 1 = the teacher);
   * ``h_score``: ``(psnr - uniform) / mean(heuristic - uniform)``, the uniform-KD run of the same seed and the
-    cell's mean gain of the combined difficulty heuristic: 0 = uniform KD, 1 = the hand-made map.
+    cell's mean gain of the combined difficulty heuristic: 0 = uniform KD, 1 = the hand-made map. A group's h-score
+    is ``mean(learner - uniform) / mean(heuristic - uniform)`` over the same seeds, with Fieller's interval
+    (``stats.fieller_ratio_ci``: numerator and denominator from the same seeds); "not defined" where the
+    heuristic's own gain is not significantly different from 0.
 """
 from __future__ import annotations
 
@@ -27,8 +30,8 @@ from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
 from experiments.plots import plot_curves  # noqa: E402
 from experiments.per_image import difference_columns, paired_difference, seed_by_image  # noqa: E402
-from experiments.stats import (format_ci, iqm, performance_profile, stratified_bootstrap_ci,  # noqa: E402
-                               student_t_ci)
+from experiments.stats import (fieller_ratio_ci, format_ci, iqm, performance_profile,  # noqa: E402
+                               stratified_bootstrap_ci, student_t_ci)
 
 HEURISTIC = "heuristic_combined"  # the h-score's 1
 AGGREGATES = {"IQM": iqm, "median": np.median, "mean": np.mean}
@@ -59,6 +62,21 @@ def normalized_scores(results: pd.DataFrame, column: str) -> pd.DataFrame:
     heuristic_gain = heuristic.groupby("cell")["vs_uniform"].mean()
     runs["h_score"] = runs.vs_uniform / runs.cell.map(heuristic_gain).astype(float)
     return runs
+
+
+def h_score_ci(group: pd.DataFrame, finals: pd.DataFrame, column: str) -> tuple[float, float, float]:
+    """(h-score, lower, upper) of a group of runs of one cell: the mean of their paired gains over uniform KD over
+    the mean gain of the combined heuristic on the same seeds, Fieller's 95 % interval (NaN bounds: not defined).
+    ``finals``: the final runs of the cell (the heuristic's among them)."""
+    heuristic = finals[(finals[column] == HEURISTIC) & finals.cell.isin(group.cell)].set_index("seed").vs_uniform
+    learner = group.set_index("seed").vs_uniform
+    seeds = learner.index.intersection(heuristic.index)
+    return fieller_ratio_ci(learner.loc[seeds].to_numpy(), heuristic.loc[seeds].to_numpy())
+
+
+def format_h_score(point: float, low: float, high: float) -> str:
+    """``"0.93 [0.61, 1.30]"``, or ``"0.93 [not defined]"`` when Fieller's set is unbounded."""
+    return format_ci(point, low, high, digits=2) if np.isfinite(low) else f"{point:.2f} [not defined]"
 
 
 def aggregate(runs: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -107,8 +125,9 @@ def plot_aggregates(runs: pd.DataFrame, column: str, path: Path) -> None:
 def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame) -> pd.DataFrame:
     """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD, to random maps and to the
     combined heuristic (same seeds, same test images) with 95 % CIs that resample seeds and images
-    (``stats.crossed_ci``) and their calls, mean h-score (each reference column only when its runs are in the
-    table). ``per_image``: the per-image rows of the runs (empty: run means, seeds only)."""
+    (``stats.crossed_ci``) and their calls, the h-score with Fieller's interval over seeds (each reference column
+    only when its runs are in the table). ``per_image``: the per-image rows of the runs (empty: run means, seeds
+    only)."""
     references = [r for r in ("uniform", "random", HEURISTIC) if r in set(runs[column])]
     rows = []
     for (cell, name), group in runs.groupby(["cell", column], sort=False):
@@ -122,33 +141,39 @@ def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame) -> 
             in_cell = runs[(runs.cell == cell) & (runs[column] == reference)]
             row.update(difference_columns(paired_difference(table, seed_by_image(in_cell, per_image)), label))
         if HEURISTIC in set(runs[column]):
-            row["h-score mean"] = group.h_score.mean()
+            row["h-score [95% CI]"] = format_h_score(*h_score_ci(group, runs, column))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def learning_curve_table(runs: pd.DataFrame, column: str, learners: Sequence[str]) -> pd.DataFrame:
-    """Per cell, learning agent and training budget: runs, mean test PSNR, paired difference to uniform KD and the
-    h-score, each mean with its 95 % Student-t CI over seeds (the h-score's denominator held fixed)."""
+    """Per cell, learning agent and training budget: runs, mean test PSNR, paired difference to uniform KD (95 %
+    Student-t CI over seeds) and the h-score (Fieller's interval over seeds, the heuristic's gain estimated from
+    the same seeds)."""
     rows = []
     learning = runs[runs[column].isin(learners)]
+    finals = final_runs(runs, column)
     for (cell, name, steps), group in learning.groupby(["cell", column, "train_steps"], sort=False):
-        rows.append({"cell": cell, column: name, "train env steps": int(steps), "runs": len(group),
-                     "test PSNR mean": group.psnr.mean(),
-                     "vs uniform dB [95% CI]": format_ci(*student_t_ci(group.vs_uniform.dropna())),
-                     "h-score [95% CI]": format_ci(*student_t_ci(group.h_score.dropna()), digits=2)})
+        row = {"cell": cell, column: name, "train env steps": int(steps), "runs": len(group),
+               "test PSNR mean": group.psnr.mean(),
+               "vs uniform dB [95% CI]": format_ci(*student_t_ci(group.vs_uniform.dropna()))}
+        if HEURISTIC in set(runs[column]):
+            row["h-score [95% CI]"] = format_h_score(*h_score_ci(group, finals, column))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str], path: Path) -> None:
     """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
-    training env steps, mean and 95 % Student-t CI over seeds; random maps as a dashed line."""
+    training env steps, with Fieller's 95 % interval over seeds (drawn where defined); random maps as a dashed
+    line."""
     cells = list(dict.fromkeys(runs.cell))
     fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
     for ax, cell in zip(axes[0], cells):
         frame = runs[runs.cell == cell]
         for name, group in frame[frame[column].isin(learners)].groupby(column, sort=False):
-            stats = [(steps, *student_t_ci(g.h_score.dropna())) for steps, g in group.groupby("train_steps")]
+            stats = [(steps, *h_score_ci(g, final_runs(frame, column), column))
+                     for steps, g in group.groupby("train_steps")]
             steps, mean, low, high = map(np.array, zip(*stats))
             ax.plot(steps, mean, marker="o", ms=3, label=name)
             ax.fill_between(steps, low, high, alpha=0.2)

@@ -100,6 +100,36 @@ def student_t_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> t
     return mean, mean - half, mean + half
 
 
+def fieller_ratio_ci(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
+                     level: float = 0.95) -> tuple[float, float, float]:
+    """(ratio, lower, upper) of ``mean(numerator) / mean(denominator)`` over paired values (one pair per seed), by
+    Fieller's theorem: the ratios r with ``(mean_x - r mean_y)^2 <= t^2 var(x - r y) / n`` (Student-t at n - 1
+    degrees of freedom, the pairs' covariance included). Numerator and denominator are estimated from the same seeds
+    together, so the denominator's own uncertainty widens the interval. When the denominator's mean is not
+    significantly different from 0 at ``level`` the set is unbounded: the bounds are NaN ("not defined"); the ratio
+    is NaN when its mean is 0. Fewer than two pairs give NaN bounds."""
+    x = np.asarray(numerator, dtype=np.float64).ravel()
+    y = np.asarray(denominator, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"fieller_ratio_ci needs paired values, got {x.size} and {y.size}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = x.size
+    ratio = float(x.mean() / y.mean()) if n and y.mean() != 0 else float("nan")
+    if n < 2:
+        return ratio, float("nan"), float("nan")
+    t2 = t_quantile(level, n - 1) ** 2 / n
+    covariance = np.cov(x, y, ddof=1)
+    a = y.mean() ** 2 - t2 * covariance[1, 1]
+    b = x.mean() * y.mean() - t2 * covariance[0, 1]
+    c = x.mean() ** 2 - t2 * covariance[0, 0]
+    discriminant = b * b - a * c
+    if a <= 0 or discriminant < 0:
+        return ratio, float("nan"), float("nan")
+    root = np.sqrt(discriminant)
+    return ratio, float((b - root) / a), float((b + root) / a)
+
+
 def t_quantile(level: float, df: float) -> float:
     """Two-sided Student-t critical value for ``level`` at ``df`` (possibly fractional) degrees of freedom."""
     return float(student_t.ppf(0.5 + level / 2.0, df))

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from spark_env.action_spaces import ACTION_SPACES
 from spark_env.data.embedded import IMAGE_SETS
 from spark_env.data.tasks import get_task
 from spark_env.errors import ConfigError
@@ -60,8 +61,8 @@ class SparkConfig:
     quantize_head: bool = False
     quantize_tail: bool = False
     # QAT
-    episode_steps: int = 100                 # env steps per episode (one QAT run)
-    inner_steps: int = 1                     # optimizer steps per env step, under the same weight map
+    episode_steps: int = 100                 # QAT steps per episode (one QAT run; env steps when decision_interval=1)
+    inner_steps: int = 1                     # optimizer steps per QAT step (one crop batch, one map)
     crop_size: int = 32                      # LR crop side in pixels, a multiple of 8 (the grid)
     lr: float = 1e-4                         # Adam learning rate of the student's weights
     quant_lr: float = 1e-3                   # Adam learning rate of quantizer steps / clips
@@ -70,6 +71,10 @@ class SparkConfig:
     kd_loss: str = "l1"                      # per-pixel KD loss: l1 | l2 | charbonnier
     action_mapping: str = "softmax"          # action -> weight map: softmax | linear | raw (see spark_env.kd)
     action_temperature: float = 2.0          # softmax sharpness: weights span exp(+-temperature) around the mean
+    action_space: str = "map"                # what an action is: map (8x8) | channel_weights (4 weights of the
+                                             # z-scored difficulty channels) (spark_env.action_spaces)
+    decision_interval: int = 1               # QAT steps per env step (an action is held for this many steps);
+                                             # 0 = the whole run: one decision per episode
     feature_kd: str = "none"                 # extra feature KD on body features: none | at | fakd (spark_env.kd)
     lambda_feat: float = 0.0                 # weight of the feature KD term, >= 0 (> 0 when feature_kd is set)
     # reward
@@ -105,6 +110,7 @@ class SparkConfig:
             (self.crop_size % 8 == 0 and self.crop_size >= 8, "crop_size", "a positive multiple of 8"),
             (self.episode_steps >= 1, "episode_steps", ">= 1"),
             (self.inner_steps >= 1, "inner_steps", ">= 1"),
+            (self.decision_interval >= 0, "decision_interval", ">= 0 (QAT steps per env step; 0 = the whole run)"),
             (self.lr > 0 and math.isfinite(self.lr), "lr", "> 0"),
             (self.quant_lr >= 0 and math.isfinite(self.quant_lr), "quant_lr", ">= 0"),
             (self.lambda_kd >= 0 and math.isfinite(self.lambda_kd), "lambda_kd", ">= 0"),
@@ -127,7 +133,7 @@ class SparkConfig:
         for ok, key, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
-        choices = {"action_mapping": ACTION_MAPPINGS, "kd_loss": KD_LOSSES, "device": DEVICES,
+        choices = {"action_mapping": ACTION_MAPPINGS, "action_space": tuple(ACTION_SPACES), "kd_loss": KD_LOSSES, "device": DEVICES,
                    "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
                    "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS,
@@ -139,6 +145,16 @@ class SparkConfig:
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is invalid; allowed: {', '.join(allowed)}")
         object.__setattr__(self, "arch_options", dict(self.arch_options))
+
+    @property
+    def steps_per_decision(self) -> int:
+        """QAT steps an action is held for: ``decision_interval``, or ``episode_steps`` when it is 0."""
+        return self.decision_interval or self.episode_steps
+
+    @property
+    def episode_env_steps(self) -> int:
+        """Env steps (decisions) per episode: ``ceil(episode_steps / steps_per_decision)``."""
+        return -(-self.episode_steps // self.steps_per_decision)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v)

@@ -9,6 +9,7 @@ import torch
 from gymnasium import spaces
 
 from spark_env import protocols
+from spark_env.action_spaces import get_action_space
 from spark_env.config import SparkConfig, make_config
 from spark_env.difficulty import GRID
 from spark_env.errors import ConfigError
@@ -20,8 +21,9 @@ def observation_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
     return spaces.Box(0.0, 1.0, (*shape_prefix, 4, GRID, GRID), np.float32)
 
 
-def action_space(shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
-    return spaces.Box(-1.0, 1.0, (*shape_prefix, GRID, GRID), np.float32)
+def action_space(config: SparkConfig, shape_prefix: tuple[int, ...] = ()) -> spaces.Box:
+    """The Box of the config's ``action_space`` (spark_env.action_spaces), ``shape_prefix`` actions of it."""
+    return get_action_space(config.action_space).box(shape_prefix)
 
 
 def build_config(preset: str, config: SparkConfig | None, overrides: dict[str, Any],
@@ -55,10 +57,15 @@ class SparkKDEnv(gym.Env):
     then the student takes ``inner_steps`` optimizer steps under that map.
 
     ## Action Space
-    ``Box(-1, 1, (8, 8), float32)``, mapped to a weight map by ``action_mapping`` (spark_env.kd). The default
-    (softmax) keeps the mean weight at 1, so the KD budget is fixed and only its spatial allocation is learned; the
-    zero action is exactly uniform output KD. Values outside [-1, 1] are clipped. A wrong shape, a non-float dtype
-    or a NaN / infinite value raises ValueError naming the expected shape and range.
+    Chosen by ``action_space`` (spark_env.action_spaces). ``map`` (default): ``Box(-1, 1, (8, 8), float32)``, the
+    action map itself. ``channel_weights``: ``Box(-1, 1, (4,), float32)``, weights of the four z-scored difficulty
+    channels of the observation, mapped to the action map ``clip(sum_c w_c z_c, -1, 1)`` (the heuristics' family:
+    0 = uniform KD, 0.25 each = the combined heuristic). The action map goes through ``action_mapping``
+    (spark_env.kd) to the weight map. The default (softmax) keeps the mean weight at 1, so the KD budget is fixed
+    and only its spatial allocation is learned; the zero action is exactly uniform output KD in both spaces. Values
+    outside [-1, 1] are clipped. A wrong shape, a non-float dtype or a NaN / infinite value raises ValueError
+    naming the expected shape and range. ``decision_interval`` (default 1; 0 = the whole run) holds each action for
+    that many QAT steps, each on fresh crops; the env step's reward is the sum of theirs.
 
     ## Observation Space
     ``Box(0, 1, (4, 8, 8), float32)``: per 8x8 cell of the crop, [0] Laplacian variance and [1] pixel variance of
@@ -77,7 +84,8 @@ class SparkKDEnv(gym.Env):
     training crops, creates a fresh optimizer and samples the first crop: the PTQ student is the start state.
 
     ## Episode End
-    After ``episode_steps`` steps the QAT run is over: ``terminated=True``. This is termination, not truncation:
+    After ``episode_steps`` QAT steps (``config.episode_env_steps`` env steps) the QAT run is over:
+    ``terminated=True``. This is termination, not truncation:
     the fixed budget is part of the task (the run's final student is its outcome), so no value should be
     bootstrapped past it. A non-finite loss or student output ends the episode early with ``terminated=True``,
     reward ``divergence_penalty`` and ``info["error"]``; it never raises. ``step()`` after the end raises
@@ -116,7 +124,7 @@ class SparkKDEnv(gym.Env):
         self.config = build_config(preset, config, overrides, protocol)
         self.render_mode = render_mode
         self.observation_space = observation_space()
-        self.action_space = action_space()
+        self.action_space = action_space(self.config)
         self.episode = Episode(self.config, num_crops=1)
         self._last_obs: np.ndarray | None = None
 

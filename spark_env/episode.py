@@ -1,7 +1,8 @@
 """One episode (one QAT run) over ``num_crops`` parallel training crops that share one student.
 
 This is the logic behind both the single environment (``num_crops=1``) and the natively batched vector
-environment (``num_crops=B``): the gymnasium classes are thin shells around it.
+environment (``num_crops=B``): the gymnasium classes are thin shells around it. An env step is one decision: the
+action (of the configured action space, spark_env.action_spaces) is held for ``decision_interval`` QAT steps.
 """
 from __future__ import annotations
 
@@ -12,29 +13,12 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from spark_env.action_spaces import check_actions, get_action_space
 from spark_env.config import SparkConfig
 from spark_env.difficulty import GRID, normalise
 from spark_env.kd import action_to_weights
 from spark_env.qat import QATSession, StudentPass
 from spark_env.rewards import RewardContext, resolve_reward
-
-
-def check_actions(actions, num_crops: int) -> np.ndarray:
-    """Validate a batch of actions: shape (num_crops, 8, 8) (or (8, 8) when num_crops is 1), real floats, finite.
-
-    Values outside [-1, 1] are clipped (documented behaviour, like a Box action); anything else is an error naming
-    the expected shape and range.
-    """
-    expected = (GRID, GRID) if num_crops == 1 else (num_crops, GRID, GRID)
-    array = actions.detach().cpu().numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
-    if array.shape != expected and not (num_crops == 1 and array.shape == (1, GRID, GRID)):
-        raise ValueError(f"action has shape {array.shape}; expected {expected} with values in [-1, 1]")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"action has dtype {array.dtype}; expected a float array of shape {expected} in [-1, 1]")
-    if not np.isfinite(array).all():
-        raise ValueError(f"action contains NaN or infinite values; expected finite floats of shape {expected} "
-                         "in [-1, 1]")
-    return np.clip(array, -1.0, 1.0).astype(np.float32).reshape(num_crops, GRID, GRID)
 
 
 class Episode:
@@ -47,12 +31,15 @@ class Episode:
     def __init__(self, config: SparkConfig, num_crops: int = 1) -> None:
         self.config = config
         self.num_crops = num_crops
+        self.space = get_action_space(config.action_space)
         self.reward_fn = resolve_reward(config.reward)
         self.session = QATSession(config)
         self.timings: dict[str, float] = defaultdict(float)
-        self.step_index = 0
+        self.step_index = 0  # QAT steps of the episode
+        self.decision_index = 0  # env steps (decisions) of the episode
         self.active = False
         self.crops = None
+        self.obs: np.ndarray | None = None  # the normalised grids of the current crops (B, 4, 8, 8)
         self.student_pass: StudentPass | None = None  # the forward pass that built the observation
         self.raw_grid = None
         self.probe_psnr = math.nan
@@ -70,8 +57,9 @@ class Episode:
         self.student_pass = self.session.forward(self.crops)
         self.raw_grid = self.session.observe(self.crops, self.student_pass)
         self._scores = None
+        self.obs = normalise(self.raw_grid).numpy().astype(np.float32)
         self.timings["observe"] += time.perf_counter() - began
-        return normalise(self.raw_grid).numpy().astype(np.float32)
+        return self.obs
 
     def lookahead_scores(self) -> torch.Tensor:
         """(B, 8, 8) lookahead scores (spark_env.lookahead) of the observed crops in the current state: dB of probe
@@ -88,7 +76,7 @@ class Episode:
     def reset(self, seed: int) -> tuple[np.ndarray, dict]:
         """Start a fresh QAT run; returns (observation (B, 4, 8, 8), info)."""
         self.session.start(seed)
-        self.step_index = 0
+        self.step_index = self.decision_index = 0
         self.start_psnr = self.probe_psnr = self.session.probe_psnr()
         if getattr(self.reward_fn, "needs_val_start", False):
             self.session.val_psnr()
@@ -99,11 +87,29 @@ class Episode:
                                       "feat_loss": math.nan})
 
     def step(self, actions) -> tuple[np.ndarray, float, bool, dict]:
-        """Apply one weight map per crop; returns (observation, reward, episode_over, info)."""
+        """Apply one action per crop for ``steps_per_decision`` QAT steps (fewer when the run ends first); returns
+        (observation (B, 4, 8, 8), reward (the sum of those QAT steps' rewards), episode_over, info)."""
         if not self.active:
             raise RuntimeError("step() called on an episode that has ended (or never started); call reset() first")
-        actions = check_actions(actions, self.num_crops)
-        weights = action_to_weights(torch.from_numpy(actions), self.config.action_mapping,
+        actions = check_actions(actions, self.space, self.num_crops)
+        total = 0.0
+        for _ in range(self.config.steps_per_decision):
+            reward, over, losses, error = self._qat_step(actions)
+            total += reward
+            if over:
+                break
+        self.decision_index += 1
+        self.active = not over
+        info = self._info(losses)
+        if error is not None:
+            info["error"] = error
+        return self.obs, total, over, info
+
+    def _qat_step(self, actions: np.ndarray) -> tuple[float, bool, dict[str, float], str | None]:
+        """One QAT step on the current crops under the actions' maps, its reward, then the next crops' observation;
+        returns (reward, episode_over, losses, error message or None)."""
+        maps = self.space.to_map(actions, self.obs)
+        weights = action_to_weights(torch.from_numpy(maps), self.config.action_mapping,
                                     self.config.action_temperature)
         self.last_weights = weights
         if self.student_pass is None:
@@ -130,14 +136,10 @@ class Episode:
             error = f"non-finite loss {losses['loss']} at QAT step {self.session.steps_done}"
         self.timings["reward"] += time.perf_counter() - began
         if error is not None:
-            reward, over = self.config.divergence_penalty, True
             self._scores = torch.full((self.num_crops, GRID, GRID), math.nan)  # no scores for a diverged student
-        self.active = not over
-        obs = self._observe() if error is None else normalise(self.raw_grid).numpy().astype(np.float32)
-        info = self._info(losses)
-        if error is not None:
-            info["error"] = error
-        return obs, reward, over, info
+            return self.config.divergence_penalty, True, losses, error
+        self._observe()
+        return reward, over, losses, None
 
     def _info(self, losses: dict[str, float]) -> dict:
         weights = self.last_weights.numpy()
@@ -158,5 +160,5 @@ class Episode:
             "weight_map": weights[0] if self.num_crops == 1 else weights,
             "raw_grid": self.raw_grid.numpy()[0] if self.num_crops == 1 else self.raw_grid.numpy(),
             "qat_step": self.session.steps_done,
-            "env_step": self.step_index,
+            "env_step": self.decision_index,
         }

@@ -44,9 +44,9 @@ class SparkKDVectorEnv(VectorEnv):
         self.config = build_config(preset, config, overrides, protocol)
         self.num_envs = num_envs
         self.single_observation_space = observation_space()
-        self.single_action_space = action_space()
+        self.single_action_space = action_space(self.config)
         self.observation_space = observation_space((num_envs,))
-        self.action_space = action_space((num_envs,))
+        self.action_space = action_space(self.config, (num_envs,))
         self.episode = Episode(self.config, num_crops=num_envs)
         self._np_random, _ = seeding.np_random(None)
         self.episode_end_hook: Callable[[Episode], None] | None = None

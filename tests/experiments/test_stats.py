@@ -1,9 +1,10 @@
 """Intervals (crossed seeds x images, Student t, bootstrap), paired differences and the RL-evaluation aggregates."""
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
-from experiments.stats import (bootstrap_ci, call, crossed_ci, format_ci, iqm, performance_profile,
-                               stratified_bootstrap_ci, student_t_ci)
+from experiments.stats import (bootstrap_ci, call, crossed_ci, fieller_ratio_ci, format_ci, iqm,
+                               performance_profile, stratified_bootstrap_ci, student_t_ci)
 
 
 def test_iqm_trims_a_quarter_from_each_end():
@@ -84,3 +85,23 @@ def test_crossed_ci_reduces_to_the_t_interval_with_one_image_and_calls_follow_th
     assert mean == pytest.approx(0.2) and high - mean == pytest.approx(4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
     assert call(0.01, 0.2) == "above" and call(-0.2, -0.01) == "below" and call(-0.1, 0.1) == "inconclusive"
     assert call(float("nan"), float("nan")) == "inconclusive"
+
+
+def test_fieller_interval_of_a_ratio_of_paired_means():
+    rng = np.random.default_rng(3)
+    denominator = 1.0 + 0.2 * rng.standard_normal(10)
+    numerator = 0.5 * denominator + 0.05 * rng.standard_normal(10)
+    ratio, low, high = fieller_ratio_ci(numerator, denominator)
+    assert ratio == pytest.approx(numerator.mean() / denominator.mean())
+    assert low < ratio < high and 0.4 < low and high < 0.6
+    # the bounds solve (mean_x - r mean_y)^2 = t^2 var(x - r y) / n
+    t2 = student_t.ppf(0.975, 9) ** 2 / 10
+    for r in (low, high):
+        assert (numerator.mean() - r * denominator.mean()) ** 2 == pytest.approx(
+            t2 * np.var(numerator - r * denominator, ddof=1))
+    # a denominator whose mean is not significantly different from 0: the interval is not defined
+    noisy = 0.01 + rng.standard_normal(10)
+    assert np.isnan(fieller_ratio_ci(numerator, noisy)[1:]).all()
+    assert np.isnan(fieller_ratio_ci([1.0], [2.0])[1:]).all()
+    with pytest.raises(ValueError, match="paired values"):
+        fieller_ratio_ci([1.0, 2.0], [1.0])
