@@ -53,6 +53,10 @@ SPARK_EPISODIC = {"policy": "cnn", "sigma": 0.2, "lr": 0.25}
 def _episodic_sb3_factory(algorithm: str):
     def factory(env, seed: int = 0, **kwargs) -> Agent:
         from agents.sb3 import SB3Agent
+        config = env.unwrapped.config
+        if (config.action_space, config.decision_interval) != tuple(EPISODIC_ENV.values()):
+            raise ValueError(f"{algorithm}_episodic needs an env with {EPISODIC_ENV}; this env has action_space="
+                             f"{config.action_space!r}, decision_interval={config.decision_interval}")
         settings = {**EPISODIC_SB3[algorithm], **kwargs}
         return SB3Agent(env, algorithm, seed=seed, shared_decision=True, **settings)
     return factory

@@ -40,6 +40,12 @@ class Agent:
         config = getattr(getattr(self.env, "unwrapped", self.env), "config", None)
         return getattr(config, "action_space", "map")
 
+    def require_map_space(self) -> None:
+        """Raise ValueError unless the env's action space is ``map`` (for agents whose policy outputs 8x8 maps)."""
+        if self.action_space_name != "map":
+            raise ValueError(f"{type(self).__name__} outputs 8x8 maps; the env's action_space is "
+                             f"{self.action_space_name!r} (allowed: map)")
+
     def reset_env(self):
         """``env.reset``: with the agent's seed the first time, unseeded later, so that a ``learn`` called again
         continues the env's sequence of QAT runs instead of replaying it."""

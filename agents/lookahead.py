@@ -51,6 +51,7 @@ class LookaheadAgent(Agent):
 
     def __init__(self, env, seed: int | None = None, temperature: float = 1.0) -> None:
         super().__init__(env, seed)
+        self.require_map_space()
         self.temperature = _check_temperature(temperature)
 
     def act_batch(self, grids, deterministic=False):
@@ -81,6 +82,7 @@ class LookaheadDistillAgent(Agent):
         self.config = agent_config(DistillConfig, config, seed, overrides)
         _check_temperature(self.config.temperature)
         super().__init__(env, self.config.seed)
+        self.require_map_space()
         self.policy = seeded_policy(SparkAgentConfig(hidden=self.config.hidden, seed=self.config.seed))
         self.optimizer = torch.optim.Adam(self.policy.net.parameters(), lr=self.config.lr)
         self.grids: list[np.ndarray] = []

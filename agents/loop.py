@@ -23,7 +23,7 @@ class Step:
 
     obs: np.ndarray         # (B, 4, 8, 8) observation that was acted on
     info: dict              # the info that came with ``obs``
-    action: np.ndarray      # (B, 8, 8) the agent's action, before clipping
+    action: np.ndarray      # (B, *action shape) the agent's action, before clipping
     reward: np.ndarray      # (B,) float64
     done: np.ndarray        # (B,) bool: terminated or truncated
     next_info: dict
@@ -52,7 +52,8 @@ def run_loop(env, choose: Callable[[np.ndarray, dict], np.ndarray], total_steps:
     """Interact with ``env`` for ``total_steps`` env steps (``math.inf`` with ``until_episode_end``).
 
     ``reset()`` gives the first (obs, info) (e.g. a seeded ``env.reset``); ``choose(grids, info)`` maps (B, 4, 8, 8)
-    grids to (B, 8, 8) actions; ``on_step(step)`` sees every step (updates, buffers); ``callback`` returning False
+    grids to (B, *action shape) actions; ``on_step(step)`` sees every step (updates, buffers); ``callback``
+    returning False
     stops the loop. With ``until_episode_end`` the loop ends when the first sub-env's episode does (one whole QAT
     run); otherwise a finished single env is reset (unseeded) while steps remain.
     """

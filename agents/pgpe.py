@@ -5,7 +5,8 @@ Two policy classes (``policy``), both starting at uniform KD:
 * ``linear`` (4 numbers): ``a = clip(sum_c w_c * z_c(grid), -1, 1)``, with ``z_c`` the per-grid z-score of
   difficulty channel ``c`` over the 64 cells (spark_env.action_spaces: ``w = 0.25`` for every channel is
   ``heuristic_combined``, ``w = 0`` uniform KD, where training starts). In the env's ``map`` action space the agent
-  sends that map; in the ``channel_weights`` space it sends the 4 weights (the same run, computed by the env).
+  sends that map; in the ``channel_weights`` space it sends the 4 weights (the same run, computed by the env, as
+  long as every weight is within the space's bounds [-1, 1], which the env clips to).
 * ``cnn``: the built-in SPARK agent's 3-conv policy network (agents.spark.SparkPolicy, ``hidden`` channels), the map
   ``tanh(CNN(grid))``; the parameters are its weights and biases (10,721 at ``hidden=32``), the last convolution
   starting at zero (the zero map: uniform KD). This is the SPARK agent's own policy class searched with the
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from agents.base import Agent, agent_config, Callback
 from agents.loop import run_loop
@@ -91,13 +93,19 @@ class ConvMapPolicy:
         if action_space != "map":
             raise ValueError(f"policy='cnn' outputs an 8x8 map; the env's action_space is {action_space!r} "
                              "(allowed: map)")
-        self.network = SparkPolicy(config.hidden).net
+        self.network = self._seeded_network(config)
+
+    @staticmethod
+    def _seeded_network(config: PGPEConfig) -> nn.Module:
+        """The CNN with its default initialisation drawn from the agent's seed (torch's global generator is left
+        as it was)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            return SparkPolicy(config.hidden).net
 
     def initial(self, config: PGPEConfig) -> np.ndarray:
         """Default initialisation from the agent's seed, with the last convolution at zero (the zero map)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            network = SparkPolicy(config.hidden).net
+        network = self._seeded_network(config)
         with torch.no_grad():
             network[-1].weight.zero_()
             network[-1].bias.zero_()

@@ -160,11 +160,13 @@ class SB3Agent(Agent):
                  log_interval: int = 1, shared_decision: bool = False, **kwargs) -> None:
         """``progress_bar`` needs the ``rich`` package; ``log_interval`` counts SB3 iterations (rollouts for
         on-policy algorithms, episodes for off-policy ones) between logger dumps: 1 by default, QAT is slow;
-        ``shared_decision``: one action for all crops of the batched env (BatchedVecEnvAdapter); ``kwargs`` go to
-        the SB3 algorithm (over this module's DEFAULTS)."""
+        ``shared_decision``: one action for all crops of the batched env (BatchedVecEnvAdapter; ``learn`` then
+        spends its budget in whole rollouts and carries the rest over); ``kwargs`` go to the SB3 algorithm (over
+        this module's DEFAULTS)."""
         super().__init__(env, seed)  # SB3 seeds the env's first reset with the model's seed
         self.name = algo if isinstance(algo, str) else algo.__name__.lower()
         self.shared_decision = shared_decision
+        self._unspent = 0  # shared decision: SB3 steps of earlier learn calls short of a whole rollout
         self.model = make_sb3_model(algo, env, seed=seed, shared_decision=shared_decision, **kwargs)
         self.progress_bar = progress_bar
         self.log_interval = log_interval
@@ -176,10 +178,18 @@ class SB3Agent(Agent):
                 def _on_step(inner) -> bool:
                     return callback(inner.locals) is not False
             callbacks.append(_UserCallback())
-        # env steps count every crop; with a shared decision one SB3 step decides for all crops of the batch
-        crops_per_step = self.env.unwrapped.num_envs if self.shared_decision else 1
-        self.model.learn(total_timesteps=total_steps // crops_per_step, callback=callbacks,
-                         progress_bar=self.progress_bar, log_interval=self.log_interval)
+        timesteps = total_steps
+        if self.shared_decision:
+            # one SB3 step decides for every crop of the batch; an on-policy algorithm collects whole rollouts, so the
+            # budget is spent in whole rollouts and the rest carries over to the next call (as PGPE's pairs do)
+            self._unspent += total_steps // self.env.unwrapped.num_envs
+            rollout = getattr(self.model, "n_steps", 1) * self.model.n_envs
+            timesteps = self._unspent // rollout * rollout
+            self._unspent -= timesteps
+            if timesteps == 0:
+                return self
+        self.model.learn(total_timesteps=timesteps, callback=callbacks, progress_bar=self.progress_bar,
+                         log_interval=self.log_interval)
         return self
 
     def act_batch(self, grids, deterministic=False):

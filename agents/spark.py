@@ -16,8 +16,8 @@ act with that difficulty heuristic (agents.fixed) and no RL update; then the pol
 heuristic's maps on the grids seen (``warm_start_epochs`` Adam steps of mean-squared error) and REINFORCE goes on
 from there. The 3-conv policy sees 7x7 cells, so it imitates the heuristic's per-grid z-scores only approximately.
 
-Two uses: online, during one QAT run (``learn(episode_steps)`` on a fresh env: the policy trains while the student
-trains, then is discarded, as in the paper), and across many episodes (the RL-benchmark setting).
+Two uses: online, during one QAT run (``learn(config.episode_env_steps)`` on a fresh env: the policy trains while
+the student trains, then is discarded, as in the paper), and across many episodes (the RL-benchmark setting).
 """
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ class SparkAgent(Agent):
     def __init__(self, env, config: SparkAgentConfig | None = None, seed: int | None = None, **overrides) -> None:
         self.config = agent_config(SparkAgentConfig, config, seed, overrides)
         super().__init__(env, self.config.seed)
+        self.require_map_space()
         self.rng = np.random.default_rng(self.config.seed)
         self.policy = seeded_policy(self.config)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)

@@ -96,7 +96,9 @@ class ResultsStore:
             for row in rows:
                 target = self.folder / "policies" / row["file"]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(row["data"])
+                partial = target.with_name(target.name + ".partial")
+                partial.write_bytes(row["data"])
+                partial.replace(target)
             return
         path = self.folder / f"{name}.csv"
         self._repair_once(path)

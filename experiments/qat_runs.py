@@ -142,19 +142,24 @@ def learning_curve(spec: RunSpec, budgets: Sequence[int]) -> list[RunResult]:
     deterministically. ``metrics["pretrain_seconds"]`` is the training time so far.
 
     A budget counts crop-steps, QAT steps times crops: the env steps of the batched env when every QAT step is a
-    decision; an agent whose env holds a decision for ``k`` QAT steps (``decision_interval``) gets ``budget / k``
-    env steps, the same QAT runs. Each result holds the agent as saved after its budget (``policy``: bytes of
-    ``agent.save`` with its file suffix)."""
+    decision; an agent whose env holds decisions (``decision_interval``) gets the env steps of the same QAT runs
+    (``budget * episode_env_steps / episode_steps``). Each result holds the agent as saved after its budget
+    (``policy``: bytes of ``agent.save`` with its file suffix).
+    """
     if list(budgets) != sorted(budgets) or (budgets and budgets[0] < 0):
         raise ConfigError(f"budgets {list(budgets)} must be non-negative and non-decreasing")
     env = spark_env_for(spec)
-    per_decision = env.unwrapped.config.steps_per_decision
+    config = env.unwrapped.config
+
+    def env_steps(crop_steps: int) -> int:  # env steps of the same QAT runs: one per decision, not per QAT step
+        return crop_steps * config.episode_env_steps // config.episode_steps
+
     agent = make_agent(spec.agent, env, seed=spec.seed + PRETRAIN_SEED_OFFSET, **spec.agent_kwargs)
     results, trained, train_seconds = [], 0, 0.0
     for budget in budgets:
         began = time.perf_counter()
         if budget > trained:
-            agent.learn((budget - trained) // per_decision)
+            agent.learn(env_steps(budget) - env_steps(trained))
             trained = budget
         train_seconds += time.perf_counter() - began
         recorder = make_env(spec, spec.example_steps)
@@ -239,11 +244,12 @@ def run_job(job: QATJob) -> dict[str, list[dict]]:
                 for budget, run in zip(budgets, measured) if run.policy is not None]
     per_image = [{**key, "train_steps": budget, **row}
                  for budget, run in zip(budgets, measured) for row in run.per_image]
-    return {"results": rows, "per_image": per_image, "curves": curve, "arrays": arrays, "policies": policies}
+    # "results" last: it is the resume marker, so a kill before it reruns the job and rewrites the rest
+    return {"policies": policies, "per_image": per_image, "curves": curve, "arrays": arrays, "results": rows}
 
 
 def key_path(key: dict[str, Any]) -> str:
     """A relative folder path from a job key's values: ``{"cell": "sr_x2 fsrcnn", "agent": "pgpe", "seed": 3}`` ->
-    ``sr_x2_fsrcnn/pgpe/seed3``."""
+    ``sr_x2_fsrcnn/pgpe/seed3`` (anything but letters, digits, ``_``, ``=`` and ``-`` becomes ``_``)."""
     parts = [f"{k}{v}" if isinstance(v, int) else str(v) for k, v in key.items()]
-    return "/".join(re.sub(r"[^A-Za-z0-9_.=-]+", "_", part) for part in parts)
+    return "/".join(re.sub(r"[^A-Za-z0-9_=-]+", "_", part) for part in parts)

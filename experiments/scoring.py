@@ -171,9 +171,9 @@ def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str
     fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
     for ax, cell in zip(axes[0], cells):
         frame = runs[runs.cell == cell]
+        finals = final_runs(frame, column)
         for name, group in frame[frame[column].isin(learners)].groupby(column, sort=False):
-            stats = [(steps, *h_score_ci(g, final_runs(frame, column), column))
-                     for steps, g in group.groupby("train_steps")]
+            stats = [(steps, *h_score_ci(g, finals, column)) for steps, g in group.groupby("train_steps")]
             steps, mean, low, high = map(np.array, zip(*stats))
             ax.plot(steps, mean, marker="o", ms=3, label=name)
             ax.fill_between(steps, low, high, alpha=0.2)

@@ -133,7 +133,8 @@ class SparkConfig:
         for ok, key, allowed in checks:
             if not ok:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
-        choices = {"action_mapping": ACTION_MAPPINGS, "action_space": tuple(ACTION_SPACES), "kd_loss": KD_LOSSES, "device": DEVICES,
+        choices = {"action_mapping": ACTION_MAPPINGS, "action_space": tuple(ACTION_SPACES), "kd_loss": KD_LOSSES,
+                   "device": DEVICES,
                    "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
                    "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS,

@@ -65,7 +65,8 @@ class SparkKDEnv(gym.Env):
     and only its spatial allocation is learned; the zero action is exactly uniform output KD in both spaces. Values
     outside [-1, 1] are clipped. A wrong shape, a non-float dtype or a NaN / infinite value raises ValueError
     naming the expected shape and range. ``decision_interval`` (default 1; 0 = the whole run) holds each action for
-    that many QAT steps, each on fresh crops; the env step's reward is the sum of theirs.
+    that many QAT steps, each on fresh crops; the env step's reward is the sum of theirs (with a divergence, the
+    held steps' rewards so far plus ``divergence_penalty``).
 
     ## Observation Space
     ``Box(0, 1, (4, 8, 8), float32)``: per 8x8 cell of the crop, [0] Laplacian variance and [1] pixel variance of

@@ -95,3 +95,17 @@ def test_fixed_agents_act_in_the_channel_weights_space():
     assert np.array_equal(make_agent("heuristic_error", env).act(grids)[0], [0, 0, 1, 0])
     random = make_agent("random", env, seed=1).act(grids)
     assert random.shape == (2, 4) and np.abs(random).max() <= 1 and not np.array_equal(random[0], random[1])
+
+
+def test_sb3_episodic_spends_its_budget_in_whole_rollouts_and_needs_its_env():
+    env = ActionLog(tiny_vector_env("ppo_episodic"))
+    agent = make_agent("ppo_episodic", env, seed=0)
+    agent.learn(3 * 2)  # 3 runs' budget: short of one rollout of 4 runs, so nothing runs yet
+    assert env.episode_lengths == []
+    agent.learn(1 * 2)  # the 4th run completes the rollout
+    assert env.episode_lengths == [1, 1, 1, 1] and agent.model.num_timesteps == 4
+    map_env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
+    with pytest.raises(ValueError, match="ppo_episodic needs an env with .*action_space='map'"):
+        make_agent("ppo_episodic", map_env)
+    with pytest.raises(ValueError, match="SparkAgent outputs 8x8 maps; the env's action_space is 'channel_weights'"):
+        make_agent("spark", tiny_vector_env("uniform", action_space="channel_weights"))

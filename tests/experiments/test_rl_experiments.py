@@ -115,3 +115,14 @@ def test_reward_shaping_rejects_unknown_rewards(tmp_path):
         reward_shaping.main(["--dry-run", "--set", "rewards=[psnr]"])
     with pytest.raises(SystemExit, match="cannot import module 'no_such_module'"):
         reward_shaping.main(["--dry-run", "--set", "rewards=[no_such_module:f]"])
+
+
+def test_learning_curve_budgets_buy_the_same_qat_runs_with_held_decisions():
+    """Budgets count crop-steps: with 3 decisions per 8-step run (decision_interval 3) a 2-run budget is 2 runs."""
+    from experiments.qat_runs import RunSpec, learning_curve
+
+    spec = RunSpec(agent="pgpe", batch=2, seed=0, preset="tiny", agent_kwargs={"pairs_per_update": 1},
+                   overrides={"decision_interval": 3, "image_set": "v0"})
+    first, second = learning_curve(spec, [32, 64])  # one pair of runs, then another
+    assert first.metrics["qat_steps"] == second.metrics["qat_steps"] == 8
+    assert first.metrics["w_laplacian"] != 0 and second.metrics["w_laplacian"] != first.metrics["w_laplacian"]
