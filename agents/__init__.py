@@ -11,10 +11,12 @@ pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baseline
 Exploration held for a whole run (``EPISODIC``): ``ppo_episodic`` / ``a2c_episodic`` act in the ``channel_weights``
 action space with one decision per run (``decision_interval: 0``, the registered env overrides) and one action for
 every crop, so each Gaussian draw is judged by the run's return; ``spark_episodic`` is PGPE on the SPARK agent's
-3-conv CNN (parameter-space noise held per episode, antithetic pairs on the same seed).
+3-conv CNN (parameter-space noise held per episode, antithetic pairs on the same seed); ``random_weights`` is their
+random baseline: one uniformly random channel-weight vector per run.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from agents.base import Agent
@@ -85,6 +87,8 @@ register_agent("spark_episodic", _spark_episodic, learns=True,
                summary="PGPE on the SPARK agent's 3-conv CNN (noise in parameter space, held per episode)")
 register_agent("uniform", UniformAgent, learns=False, summary="the zero action: uniform KD")
 register_agent("random", RandomAgent, learns=False, summary="uniformly random maps")
+register_agent("random_weights", functools.partial(RandomAgent, shared=True), learns=False, env_overrides=EPISODIC_ENV,
+               summary="one uniformly random channel-weight vector per run, for every crop")
 register_agent("lookahead", LookaheadAgent, learns=False, summary="the per-cell meta-gradient map (no RL)")
 for _channel in (*CHANNELS, "combined"):
     register_agent(f"heuristic_{_channel}", _heuristic_factory(_channel), learns=False,

@@ -27,17 +27,20 @@ class UniformAgent(Agent):
 
 
 class RandomAgent(Agent):
-    """Uniformly random actions in [-1, 1]^(action shape), seeded: random maps, or random channel weights."""
+    """Uniformly random actions in [-1, 1]^(action shape), seeded: random maps, or random channel weights; with
+    ``shared`` one draw per call for every crop of the batch."""
 
     name = "random"
 
-    def __init__(self, env, seed: int = 0) -> None:
+    def __init__(self, env, seed: int = 0, shared: bool = False) -> None:
         super().__init__(env, seed)
         self.rng = np.random.default_rng(seed)
+        self.shared = shared
 
     def act_batch(self, grids, deterministic=False):
         shape = get_action_space(self.action_space_name).shape
-        return self.rng.uniform(-1, 1, (grids.shape[0], *shape)).astype(np.float32)
+        draws = self.rng.uniform(-1, 1, (1 if self.shared else grids.shape[0], *shape)).astype(np.float32)
+        return np.repeat(draws, grids.shape[0], axis=0) if self.shared else draws
 
 
 class HeuristicAgent(Agent):

@@ -95,6 +95,11 @@ def test_fixed_agents_act_in_the_channel_weights_space():
     assert np.array_equal(make_agent("heuristic_error", env).act(grids)[0], [0, 0, 1, 0])
     random = make_agent("random", env, seed=1).act(grids)
     assert random.shape == (2, 4) and np.abs(random).max() <= 1 and not np.array_equal(random[0], random[1])
+    held = tiny_vector_env("random_weights")
+    assert held.unwrapped.config.decision_interval == 0
+    shared = make_agent("random_weights", held, seed=1)
+    first, second = shared.act(grids), shared.act(grids)
+    assert np.array_equal(first[0], first[1]) and not np.array_equal(first, second)  # one draw per decision
 
 
 def test_sb3_episodic_spends_its_budget_in_whole_rollouts_and_needs_its_env():
