@@ -24,7 +24,8 @@ from spark_env.rewards import RewardContext, resolve_reward
 class Episode:
     """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
 
-    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead'); it is kept out of
+    ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead', 'reference'); it
+    is kept out of
     ``info`` so that info stays deterministic.
     """
 
@@ -46,6 +47,8 @@ class Episode:
         self.start_psnr = math.nan
         self.last_weights = torch.ones(num_crops, GRID, GRID)
         self._scores: torch.Tensor | None = None
+        self.reference: list[float] | None = None  # the uniform-KD run of this episode's seed, when the reward reads it
+        self._references: dict[int, list[float]] = {}
 
     def __getstate__(self) -> dict:
         # The pending forward pass's autograd graph does not pickle; step() recomputes it (same values on CPU).
@@ -73,8 +76,30 @@ class Episode:
             self.timings["lookahead"] += time.perf_counter() - began
         return self._scores
 
+    def uniform_reference(self, seed: int) -> list[float]:
+        """The probe PSNR (dB) of the uniform-KD run of ``seed`` at its start and after each QAT step (carried
+        between probe evaluations): the same calibration and crops as this episode's run of that seed. Computed on
+        first request per seed (timed as 'reference') and cached."""
+        if seed not in self._references:
+            began = time.perf_counter()
+            session, config = self.session, self.config
+            session.start(seed)
+            uniform = action_to_weights(torch.zeros(self.num_crops, GRID, GRID), config.action_mapping,
+                                        config.action_temperature)
+            curve = [session.probe_psnr()]
+            for step in range(1, config.episode_steps + 1):
+                crops = session.sample(self.num_crops)
+                session.optimize(crops, session.forward(crops), uniform)
+                due = step == config.episode_steps or step % config.probe_every == 0
+                curve.append(session.probe_psnr() if due else curve[-1])
+            self._references[seed] = curve
+            self.timings["reference"] += time.perf_counter() - began
+        return self._references[seed]
+
     def reset(self, seed: int) -> tuple[np.ndarray, dict]:
         """Start a fresh QAT run; returns (observation (B, 4, 8, 8), info)."""
+        needs_reference = getattr(self.reward_fn, "needs_uniform_reference", False)
+        self.reference = self.uniform_reference(seed) if needs_reference else None
         self.session.start(seed)
         self.step_index = self.decision_index = 0
         self.start_psnr = self.probe_psnr = self.session.probe_psnr()
@@ -125,7 +150,7 @@ class Episode:
         if losses["finite"]:
             probe_due = over or self.step_index % self.config.probe_every == 0
             context = RewardContext(self.session, self.crops, self.student_pass.output, weights, self.probe_psnr,
-                                    self.start_psnr, over, self.step_index - 1, undo, probe_due)
+                                    self.start_psnr, over, self.step_index - 1, undo, probe_due, self.reference)
             after = context.psnr_after
             reward = self.config.reward_scale * float(self.reward_fn(context)) if math.isfinite(after) else math.nan
             if math.isfinite(reward):

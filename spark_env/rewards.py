@@ -21,6 +21,11 @@ final_psnr             0 on every step but the last; there, final probe PSNR min
 counterfactual_uniform probe PSNR after this step minus probe PSNR after a step with the    1 snapshot, 1 extra
                        uniform map from the same state (student and optimizer forked)       QAT step, 1 probe
                                                                                             forward
+paired_uniform_gain    probe_psnr_gain minus the same QAT step's probe gain in the uniform-    1 uniform-KD run per
+                       KD run of the same seed (same calibration, same crops): the return   new seed (cached
+                       is the run's final probe PSNR minus that run's; the seed-to-seed     per env)
+                       spread of a run's gain cancels (a control variate that does not
+                       depend on the action, so it leaves the policy gradient unbiased)
 val_psnr_gain          PSNR-Y over the whole validation images (the test tables' metric on  1 validation pass
                        the validation split) minus its value at the previous evaluation     per evaluation, +1
                        (dB); evaluated every ``val_reward_every`` env steps and on the      at reset
@@ -29,8 +34,10 @@ val_psnr_gain          PSNR-Y over the whole validation images (the test tables'
 =====================  ===================================================================  ====================
 
 Attributes a reward may declare: ``needs_snapshot = True`` (it reads the pre-step state: the env snapshots student
-and optimizer before every step) and ``needs_val_start = True`` (the env evaluates the validation split at reset,
-so that ``session.val_history`` holds the start value).
+and optimizer before every step), ``needs_val_start = True`` (the env evaluates the validation split at reset,
+so that ``session.val_history`` holds the start value) and ``needs_uniform_reference = True`` (at reset the env runs
+the episode's seed with uniform KD first and puts that run's probe PSNR after every QAT step in
+``context.uniform_reference``).
 
 (*) The env measures the probe PSNR every ``probe_every`` env steps and on the last step anyway (it is reported in
 ``info``; carried over between evaluations), so rewards built on it add nothing; that probe forward pass is part of
@@ -38,7 +45,7 @@ the step's cost. The return of ``probe_psnr_gain`` is the run's probe gain whate
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Union
 
 import torch
@@ -66,11 +73,14 @@ class RewardContext:
         step_index: 0-based index of this env step.
         probe_due: True when the probe is evaluated after this step (every ``probe_every`` steps and the last);
             otherwise ``psnr_after`` is ``psnr_before``.
+        uniform_reference: for rewards with ``needs_uniform_reference``, the probe PSNR (dB) of the same seed's
+            uniform-KD run at the start and after each QAT step (carried between probe evaluations); else None.
     """
 
     def __init__(self, session: "QATSession", crops: "CropBatch", student_out_before: torch.Tensor,
                  weights: torch.Tensor, psnr_before: float, episode_start_psnr: float, last: bool,
-                 step_index: int, undo_state: "RunState | None" = None, probe_due: bool = True) -> None:
+                 step_index: int, undo_state: "RunState | None" = None, probe_due: bool = True,
+                 uniform_reference: "Sequence[float] | None" = None) -> None:
         self.session = session
         self.crops = crops
         self.weights = weights
@@ -79,6 +89,7 @@ class RewardContext:
         self.last = last
         self.step_index = step_index
         self.probe_due = probe_due
+        self.uniform_reference = uniform_reference
         self._student_out_before = student_out_before
         self._undo_state = undo_state
         self._cache: dict[str, object] = {}
@@ -165,6 +176,14 @@ def counterfactual_uniform(ctx: RewardContext) -> float:
     return ctx.probe_psnr_now - ctx.uniform_psnr_after
 
 
+def paired_uniform_gain(ctx: RewardContext) -> float:
+    if ctx.uniform_reference is None:
+        raise RuntimeError("paired_uniform_gain needs the uniform-KD reference run; a reward that reads it must "
+                           "declare needs_uniform_reference = True")
+    reference = ctx.uniform_reference[ctx.step_index + 1] - ctx.uniform_reference[ctx.step_index]
+    return ctx.psnr_after - ctx.psnr_before - reference
+
+
 def val_psnr_gain(ctx: RewardContext) -> float:
     every = ctx.session.config.val_reward_every
     if not (ctx.last or (every and (ctx.step_index + 1) % every == 0)):
@@ -179,11 +198,12 @@ def val_psnr_gain(ctx: RewardContext) -> float:
 for _needs_snapshot in (ssim_gain, counterfactual_uniform):
     _needs_snapshot.needs_snapshot = True  # type: ignore[attr-defined]
 val_psnr_gain.needs_val_start = True  # type: ignore[attr-defined]
+paired_uniform_gain.needs_uniform_reference = True  # type: ignore[attr-defined]
 
 REWARDS: dict[str, Callable[[RewardContext], float]] = {
     "probe_psnr_gain": probe_psnr_gain, "crop_psnr_gain": crop_psnr_gain, "gap_potential": gap_potential,
     "ssim_gain": ssim_gain, "final_psnr": final_psnr, "counterfactual_uniform": counterfactual_uniform,
-    "val_psnr_gain": val_psnr_gain,
+    "val_psnr_gain": val_psnr_gain, "paired_uniform_gain": paired_uniform_gain,
 }
 
 

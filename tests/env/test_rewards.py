@@ -106,3 +106,19 @@ def test_val_psnr_gain_reads_the_validation_split_only():
     wrapped.reset(seed=0)
     with pytest.raises(RuntimeError, match="needs_val_start"):
         wrapped.step(np.zeros((8, 8), np.float32))
+
+
+def test_paired_uniform_gain_is_the_gain_over_the_same_seeds_uniform_run():
+    """Uniform KD earns exactly 0 on every step; another policy's return is its final probe PSNR minus the uniform
+    run's on the same seed; the reference run of a seed is computed once."""
+    uniform_rewards, _ = episode_rewards("paired_uniform_gain", steps=4)
+    assert (uniform_rewards == 0).all()
+    action = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+    paired, infos = episode_rewards("paired_uniform_gain", steps=4, action=action)
+    plain_uniform, uniform_infos = episode_rewards("probe_psnr_gain", steps=4)
+    assert paired.sum() == pytest.approx(infos[-1]["probe_psnr"] - uniform_infos[-1]["probe_psnr"], abs=1e-9)
+    env = gym.make("SparkKD-v2", preset="tiny", reward="paired_uniform_gain", episode_steps=4).unwrapped
+    env.episode.reset(3)
+    took, first = env.timings["reference"], env.episode.reference
+    env.episode.reset(3)
+    assert env.timings["reference"] == took and env.episode.reference is first

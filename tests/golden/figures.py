@@ -34,7 +34,7 @@ AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3", "ppo_epi
           "spark_episodic", "uniform", "random", "random_weights", "lookahead", "heuristic_laplacian", "heuristic_variance",
           "heuristic_error", "heuristic_gap", "heuristic_combined")
 REWARDS = ("probe_psnr_gain", "crop_psnr_gain", "gap_potential", "ssim_gain", "final_psnr",
-           "counterfactual_uniform", "val_psnr_gain")
+           "counterfactual_uniform", "val_psnr_gain", "paired_uniform_gain")
 
 
 def cases() -> dict[str, RunSpec]:
