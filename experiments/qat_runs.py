@@ -30,7 +30,8 @@ from spark_env.evaluation import evaluate_images
 from spark_env.protocols import latest_env_id
 from spark_env.wrappers import QATRunRecorder, RecordedRun
 
-PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
+PRETRAIN_SEED_OFFSET = 100_000
+SCORE_SPLITS = ("test", "val")  # pretraining episodes use seeds away from the measured runs'
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,15 @@ class RunSpec:
     pretrain_steps: int = 0                      # agent training on other QAT runs before the measured one
     test_folders: dict[str, str] = field(default_factory=dict)  # name -> benchmark folder; empty = test split
     example_steps: tuple[int, ...] = ()          # env steps whose weight maps and crops are kept
+    score_split: str = "test"                    # what the final student is scored on: "test", or "val" (the
+                                                 # embedded validation photographs, for tuning; not with folders)
+
+    def __post_init__(self) -> None:
+        if self.score_split not in SCORE_SPLITS:
+            raise ConfigError(f"score_split={self.score_split!r} is invalid; allowed: {', '.join(SCORE_SPLITS)}")
+        if self.score_split != "test" and self.test_folders:
+            raise ConfigError("score_split='val' scores the embedded validation photographs; it cannot be combined "
+                              "with test_folders")
 
 
 JOB_KINDS = ("teacher", "ptq", "qat", "curve")
@@ -84,14 +94,15 @@ EMBEDDED_TEST_SET = "embedded"
 
 
 @functools.lru_cache(maxsize=16)
-def _test_pairs(task_name: str, folder: str | None, image_set: str) -> tuple:
-    return tuple(load_pairs(get_task(task_name), "test", folder, image_set=image_set))
+def _test_pairs(task_name: str, folder: str | None, image_set: str, split: str = "test") -> tuple:
+    return tuple(load_pairs(get_task(task_name), split, folder, image_set=image_set))
 
 
 def test_scores(model: torch.nn.Module | None, task_name: str, image_set: str,
-                test_folders: dict[str, str]) -> tuple[dict[str, float], list[dict]]:
-    """(figures, per-image rows) of a network on the test images: the test split of the embedded ``image_set``,
-    or each user test folder. Figures: ``psnr`` / ``ssim`` (the mean over the images; with folders, the mean of
+                test_folders: dict[str, str], split: str = "test") -> tuple[dict[str, float], list[dict]]:
+    """(figures, per-image rows) of a network on the test images: the test split of the embedded ``image_set``
+    (``split="val"``: its validation split instead, for choices made before the test images score), or each user
+    test folder. Figures: ``psnr`` / ``ssim`` (the mean over the images; with folders, the mean of
     the folders' means) and ``psnr_<name>`` / ``ssim_<name>`` per folder. Rows: ``test_set`` (``embedded`` or the
     folder's name), ``image``, ``psnr``, ``ssim``."""
     task = get_task(task_name)
@@ -99,7 +110,7 @@ def test_scores(model: torch.nn.Module | None, task_name: str, image_set: str,
     figures: dict[str, float] = {}
     rows: list[dict] = []
     for name, folder in sets.items():
-        images = evaluate_images(model, list(_test_pairs(task_name, folder, image_set)), task)
+        images = evaluate_images(model, list(_test_pairs(task_name, folder, image_set, split)), task)
         rows += [{"test_set": name, **row} for row in images]
         figures.update({f"psnr_{name}": float(np.mean([r["psnr"] for r in images])),
                         f"ssim_{name}": float(np.mean([r["ssim"] for r in images]))})
@@ -186,7 +197,8 @@ def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_secon
     if not recorder.finished:
         raise RuntimeError(f"agent '{spec.agent}' did not finish its QAT run")
     config = recorder.unwrapped.config
-    metrics, per_image = test_scores(run.final_student, config.task, config.image_set, spec.test_folders)
+    metrics, per_image = test_scores(run.final_student, config.task, config.image_set, spec.test_folders,
+                                     spec.score_split)
     metrics.update({"probe_start": run.start_psnr, "probe_end": run.curve[-1]["probe_psnr"],
                     "qat_steps": run.curve[-1]["qat_step"], "return": run.episode_return, "error": run.error,
                     "pretrain_seconds": round(train_seconds, 1),
@@ -207,14 +219,16 @@ def start_state_scores(spec: RunSpec) -> tuple[dict[str, float], list[dict]]:
     env = spark_env_for(spec)
     env.reset(seed=spec.seed)
     config = env.unwrapped.config
-    return test_scores(env.unwrapped.session.student.eval(), config.task, config.image_set, spec.test_folders)
+    return test_scores(env.unwrapped.session.student.eval(), config.task, config.image_set, spec.test_folders,
+                       spec.score_split)
 
 
 def teacher_scores(spec: RunSpec) -> tuple[dict[str, float], list[dict]]:
     """The frozen FP teacher of the run's config on the test images (no env step is taken)."""
     env = spark_env_for(spec)
     config = env.unwrapped.config
-    return test_scores(env.unwrapped.session.teacher, config.task, config.image_set, spec.test_folders)
+    return test_scores(env.unwrapped.session.teacher, config.task, config.image_set, spec.test_folders,
+                       spec.score_split)
 
 
 def run_job(job: QATJob) -> dict[str, list[dict]]:

@@ -10,6 +10,9 @@ budget in ``checkpoints`` it drives one fresh measured QAT run from the run seed
 final students on the test images give the learning curve (score against training env steps, 95 % CIs over
 seeds). Agents that do not learn (uniform, random, heuristics) just drive the measured run.
 
+``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
+choose hyperparameters; the test images then score only the final table).
+
 Scores of a run (the tables use each learning agent's full budget):
   * ``score``: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
     PTQ student of the same seed (0 = no better than the start, 1 = the teacher);
@@ -56,6 +59,7 @@ class RLBenchmarkSpec:
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     agent_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
     test_folders: dict[str, str] = field(default_factory=dict)
+    score_split: str = "test"  # "val": score on the validation photographs (choosing hyperparameters), not the test
 
     def __post_init__(self) -> None:
         for agent in [*self.agents, *self.agent_kwargs, *self.agent_overrides]:
@@ -67,6 +71,7 @@ class RLBenchmarkSpec:
         if not self.checkpoints or any(not 0 <= f <= 1 for f in self.checkpoints) or max(self.checkpoints) != 1:
             raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
         check_batch(self.batch)
+        RunSpec(score_split=self.score_split, test_folders=self.test_folders)  # its checks name a bad value
 
     @property
     def budgets(self) -> list[int]:
@@ -98,7 +103,8 @@ def learns_in(spec: RLBenchmarkSpec, agent: str) -> bool:
 
 
 def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
-    base = RunSpec(preset=spec.env_preset, test_folders=spec.test_folders, batch=spec.batch)
+    base = RunSpec(preset=spec.env_preset, test_folders=spec.test_folders, batch=spec.batch,
+                   score_split=spec.score_split)
     grid = []
     for cell in spec.cells:
         overrides = {**spec.overrides, **cell}

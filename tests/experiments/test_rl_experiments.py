@@ -126,3 +126,16 @@ def test_learning_curve_budgets_buy_the_same_qat_runs_with_held_decisions():
     first, second = learning_curve(spec, [32, 64])  # one pair of runs, then another
     assert first.metrics["qat_steps"] == second.metrics["qat_steps"] == 8
     assert first.metrics["w_laplacian"] != 0 and second.metrics["w_laplacian"] != first.metrics["w_laplacian"]
+
+
+def test_score_split_val_scores_the_validation_photographs(tmp_path):
+    from spark_env.data import split_names
+
+    config = _write(tmp_path, {"agents": ["uniform"], "cells": [TINY_CELL], "seeds": [0], "train_steps": 0,
+                               "batch": 2, "env_preset": "tiny", "score_split": "val",
+                               "overrides": {"episode_steps": 2}})
+    rl_benchmark.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
+    per_image = pd.read_csv(tmp_path / "run" / "per_image.csv")
+    assert set(per_image.image) == set(split_names("val"))
+    with pytest.raises(SystemExit, match="score_split='train' is invalid; allowed: test, val"):
+        rl_benchmark.main(["--dry-run", "--set", "score_split=train"])
