@@ -100,13 +100,15 @@ class RewardAlignmentSpec:
 
 class RecordingReward:
     """A reward that evaluates several rewards on every step and sums each into ``returns``; it returns the first
-    one's value (the env needs one number). It declares what any of them needs (snapshot, validation start)."""
+    one's value (the env needs one number). It declares what any of them needs (snapshot, validation start, the
+    uniform-KD reference run)."""
 
     def __init__(self, rewards: dict[str, Any]) -> None:
         self.rewards = rewards
         self.returns = dict.fromkeys(rewards, 0.0)
         self.needs_snapshot = any(getattr(fn, "needs_snapshot", False) for fn in rewards.values())
         self.needs_val_start = any(getattr(fn, "needs_val_start", False) for fn in rewards.values())
+        self.needs_uniform_reference = any(getattr(fn, "needs_uniform_reference", False) for fn in rewards.values())
 
     def __call__(self, context: RewardContext) -> float:
         values = {name: float(fn(context)) for name, fn in self.rewards.items()}

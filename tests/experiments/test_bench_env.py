@@ -9,8 +9,8 @@ def test_bench_env_reports_interleaved_ratios_per_batch_and_repeat(capsys):
     bench_env.main(["--preset", "tiny", "--steps", "3", "--threads", "1", "--batches", "1", "2", "--repeats", "2",
                     "--override", "reward=val_psnr_gain"])
     out = capsys.readouterr().out
-    assert ("| repeat | batch | raw QAT step ms | env step ms | env / raw [IQR] | env steps / s | "
-            "lookahead / env [IQR] |") in out
+    assert ("| repeat | batch | raw QAT step ms | env step ms | env / raw [IQR] | env / raw of means | "
+            "env steps / s | lookahead / env [IQR] |") in out
     rows = [line for line in out.splitlines() if line.startswith("| 1 | ") or line.startswith("| 2 | ")]
     assert len(rows) == 4
     assert "median ratios across repeats (min - max): B=1: env / raw" in out
