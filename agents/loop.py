@@ -53,9 +53,8 @@ def run_loop(env, choose: Callable[[np.ndarray, dict], np.ndarray], total_steps:
 
     ``reset()`` gives the first (obs, info) (e.g. a seeded ``env.reset``); ``choose(grids, info)`` maps (B, 4, 8, 8)
     grids to (B, *action shape) actions; ``on_step(step)`` sees every step (updates, buffers); ``callback``
-    returning False
-    stops the loop. With ``until_episode_end`` the loop ends when the first sub-env's episode does (one whole QAT
-    run); otherwise a finished single env is reset (unseeded) while steps remain.
+    returning False stops the loop. With ``until_episode_end`` the loop ends when the first sub-env's episode does
+    (one whole QAT run); otherwise a finished single env is reset (unseeded) while steps remain.
     """
     obs, info = reset()
     steps_done, episode_return = 0, 0.0

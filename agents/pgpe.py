@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from agents.base import Agent, agent_config, Callback
 from agents.loop import run_loop
@@ -93,23 +92,17 @@ class ConvMapPolicy:
         if action_space != "map":
             raise ValueError(f"policy='cnn' outputs an 8x8 map; the env's action_space is {action_space!r} "
                              "(allowed: map)")
-        self.network = self._seeded_network(config)
-
-    @staticmethod
-    def _seeded_network(config: PGPEConfig) -> nn.Module:
-        """The CNN with its default initialisation drawn from the agent's seed (torch's global generator is left
-        as it was)."""
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # torch's global generator is left as it was
             torch.manual_seed(config.seed)
-            return SparkPolicy(config.hidden).net
+            self.network = SparkPolicy(config.hidden).net
 
     def initial(self, config: PGPEConfig) -> np.ndarray:
-        """Default initialisation from the agent's seed, with the last convolution at zero (the zero map)."""
-        network = self._seeded_network(config)
+        """The network's default initialisation (drawn from the agent's seed), with the last convolution at zero
+        (the zero map)."""
         with torch.no_grad():
-            network[-1].weight.zero_()
-            network[-1].bias.zero_()
-        return torch.nn.utils.parameters_to_vector(network.parameters()).detach().double().numpy()
+            self.network[-1].weight.zero_()
+            self.network[-1].bias.zero_()
+        return torch.nn.utils.parameters_to_vector(self.network.parameters()).detach().double().numpy()
 
     def actions(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
         torch.nn.utils.vector_to_parameters(torch.from_numpy(theta).float(), self.network.parameters())

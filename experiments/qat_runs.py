@@ -14,8 +14,8 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -30,8 +30,8 @@ from spark_env.evaluation import evaluate_images
 from spark_env.protocols import latest_env_id
 from spark_env.wrappers import QATRunRecorder, RecordedRun
 
-PRETRAIN_SEED_OFFSET = 100_000
-SCORE_SPLITS = ("test", "val")  # pretraining episodes use seeds away from the measured runs'
+PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
+SCORE_SPLITS = ("test", "val")  # what a measured run's final student can be scored on
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ of the test PSNR for comparison. ``return_vs_test.png`` plots the policies' mean
 Probe designs (``probes``: ``[count, size, pooling]``): the final student of every run is also scored on those probe
 sets (``count`` fixed validation crops of ``size`` LR pixels, drawn as the env draws its probe, their errors pooled
 per crop or per validation image: ``spark_env.probe``) and on the whole validation images. Within a seed every
-policy starts from the same PTQ student, so ranking policies by a probe's final PSNR is ranking them by that probe's ``probe_psnr_gain`` return. ``probes.md`` gives each design's tau-b
-against the whole validation images (the validation-side criterion a design is chosen by) and against the test
-images (the check), and its cost per evaluation.
+policy starts from the same PTQ student, so ranking policies by a probe's final PSNR is ranking them by that probe's
+``probe_psnr_gain`` return. ``probes.md`` gives each design's tau-b against the whole validation images (the
+validation-side criterion a design is chosen by) and against the test images (the check), and its cost per
+evaluation.
 """
 from __future__ import annotations
 

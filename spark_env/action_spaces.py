@@ -60,7 +60,6 @@ class ActionSpace:
     name: str
     shape: tuple[int, ...]
     to_map: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    summary: str
     low: float = -1.0
     high: float = 1.0
 
@@ -70,10 +69,8 @@ class ActionSpace:
 
 
 ACTION_SPACES: dict[str, ActionSpace] = {
-    "map": ActionSpace("map", (GRID, GRID), identity_map,
-                       "the 8x8 action map itself (the paper's action)"),
-    "channel_weights": ActionSpace("channel_weights", (len(CHANNELS),), channel_weights_map,
-                                   "weights of the 4 z-scored difficulty channels (the heuristics' family)"),
+    "map": ActionSpace("map", (GRID, GRID), identity_map),
+    "channel_weights": ActionSpace("channel_weights", (len(CHANNELS),), channel_weights_map),
 }
 
 

@@ -134,8 +134,7 @@ class SparkConfig:
             if not ok:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is invalid; allowed: {allowed}")
         choices = {"action_mapping": ACTION_MAPPINGS, "action_space": tuple(ACTION_SPACES), "kd_loss": KD_LOSSES,
-                   "device": DEVICES,
-                   "feature_kd": FEATURE_KD,
+                   "device": DEVICES, "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
                    "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS,
                    "probe_pooling": PROBE_POOLINGS}

@@ -86,20 +86,20 @@ class SparkKDEnv(gym.Env):
 
     ## Episode End
     After ``episode_steps`` QAT steps (``config.episode_env_steps`` env steps) the QAT run is over:
-    ``terminated=True``. This is termination, not truncation:
-    the fixed budget is part of the task (the run's final student is its outcome), so no value should be
-    bootstrapped past it. A non-finite loss or student output ends the episode early with ``terminated=True``,
-    reward ``divergence_penalty`` and ``info["error"]``; it never raises. ``step()`` after the end raises
-    RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for shorter horizons).
+    ``terminated=True``. This is termination, not truncation: the fixed budget is part of the task (the run's final
+    student is its outcome), so no value should be bootstrapped past it. A non-finite loss or student output ends
+    the episode early with ``terminated=True``, reward ``divergence_penalty`` and ``info["error"]``; it never
+    raises. ``step()`` after the end raises RuntimeError. ``truncated`` is always False (add a TimeLimit wrapper for
+    shorter horizons).
 
     ## Info
     ``probe_psnr`` (at the last probe evaluation), ``teacher_psnr``, ``gap_to_teacher``, ``start_psnr`` (dB);
     ``rec_loss``, ``kd_loss``, ``feat_loss`` (the feature KD term, 0 unless ``feature_kd`` is set), ``loss``;
-    ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step``, ``env_step``. With ``lookahead_info=True`` also ``lookahead_scores``
-    (8, 8): per cell of the observed crop, the first-order probe-PSNR change (dB per unit weight) of the coming
-    step if that cell's KD weight rose from uniform (spark_env.lookahead; a dense per-cell credit signal that makes a
-    step several times as long, off by default; its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings
-    are in ``env.unwrapped.timings``.
+    ``weight_map`` (8, 8); ``raw_grid`` (4, 8, 8); ``qat_step`` (optimizer steps done), ``env_step`` (decisions taken).
+    With ``lookahead_info=True`` also ``lookahead_scores`` (8, 8): per cell of the observed crop, the first-order
+    probe-PSNR change (dB per unit weight) of the coming step if that cell's KD weight rose from uniform
+    (spark_env.lookahead; a dense per-cell credit signal that makes a step several times as long, off by default;
+    its cost: docs/lookahead.md). Nothing wall-clock: per-phase timings are in ``env.unwrapped.timings``.
 
     ## Arguments
     ``gymnasium.make("SparkKD-v2", preset="quick", **overrides)`` with overrides naming SparkConfig fields

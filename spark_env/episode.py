@@ -25,8 +25,7 @@ class Episode:
     """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
 
     ``timings`` accumulates wall-clock seconds per phase ('qat', 'reward', 'observe', 'lookahead', 'reference'); it
-    is kept out of
-    ``info`` so that info stays deterministic.
+    is kept out of ``info`` so that info stays deterministic.
     """
 
     def __init__(self, config: SparkConfig, num_crops: int = 1) -> None:
@@ -76,6 +75,11 @@ class Episode:
             self.timings["lookahead"] += time.perf_counter() - began
         return self._scores
 
+    def _probe_due(self, qat_step: int) -> bool:
+        """Whether the probe is evaluated after QAT step ``qat_step`` (1-based): every ``probe_every`` steps and the
+        last."""
+        return qat_step >= self.config.episode_steps or qat_step % self.config.probe_every == 0
+
     def uniform_reference(self, seed: int) -> list[float]:
         """The probe PSNR (dB) of the uniform-KD run of ``seed`` at its start and after each QAT step (carried
         between probe evaluations): the same calibration and crops as this episode's run of that seed. Computed on
@@ -90,8 +94,7 @@ class Episode:
             for step in range(1, config.episode_steps + 1):
                 crops = session.sample(self.num_crops)
                 session.optimize(crops, session.forward(crops), uniform)
-                due = step == config.episode_steps or step % config.probe_every == 0
-                curve.append(session.probe_psnr() if due else curve[-1])
+                curve.append(session.probe_psnr() if self._probe_due(step) else curve[-1])
             self._references[seed] = curve
             self.timings["reference"] += time.perf_counter() - began
         return self._references[seed]
@@ -148,7 +151,7 @@ class Episode:
         error = None
         began = time.perf_counter()
         if losses["finite"]:
-            probe_due = over or self.step_index % self.config.probe_every == 0
+            probe_due = self._probe_due(self.step_index)
             context = RewardContext(self.session, self.crops, self.student_pass.output, weights, self.probe_psnr,
                                     self.start_psnr, over, self.step_index - 1, undo, probe_due, self.reference)
             after = context.psnr_after

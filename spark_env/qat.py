@@ -201,8 +201,8 @@ class QATSession:
     def lookahead_probe(self) -> ProbeSet:
         """The probe the lookahead differentiates: ``lookahead_crops`` fixed validation crops of
         ``lookahead_crop_size`` LR pixels (built on first use)."""
-        return ProbeSet(self.validation.pairs, self.config.lookahead_crops, self.config.lookahead_crop_size, self.task,
-                        self.device)
+        return ProbeSet(self.validation.pairs, self.config.lookahead_crops, self.config.lookahead_crop_size,
+                        self.task, self.device)
 
     def probe_psnr(self) -> float:
         """PSNR-Y (dB) of the student on the probe crops, pooled as ``probe_pooling`` says (``-inf`` for a

@@ -68,8 +68,7 @@ def test_rl_benchmark_end_to_end(tmp_path):
         for seed in (0, 1):
             folder = policies / agent / f"seed{seed}"
             assert sorted(p.name.split(".")[0] for p in folder.iterdir()) == ["steps0", "steps16", "steps32"]
-    saved = torch.load(policies / "pgpe" / "seed0" / "steps32.pt",
-                       weights_only=True)
+    saved = torch.load(policies / "pgpe" / "seed0" / "steps32.pt", weights_only=True)
     trained_weights = pgpe_rows[(pgpe_rows.seed == 0) & (pgpe_rows.train_steps == 32)]
     assert np.allclose(saved["mu"].numpy(), trained_weights[["w_laplacian", "w_variance", "w_error",
                                                              "w_gap"]].to_numpy()[0])
