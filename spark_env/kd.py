@@ -17,6 +17,8 @@ cell's weight multiplies exactly the pixels of that cell and the mean weight is 
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -84,9 +86,42 @@ def feature_affinity(features: torch.Tensor) -> torch.Tensor:
     return flat.transpose(1, 2) @ flat
 
 
+class _AffinityL1(torch.autograd.Function):
+    """``mean |Xs^T Xs - Xt^T Xt|`` over (N, P, P) for (N, C, P) unit-column features ``Xs`` (student) and ``Xt``
+    (teacher, not differentiated), with the gradient computed in the same pass, one sample at a time.
+
+    The affinity difference ``D`` is symmetric, so ``dL/dXs = Xs (G + G^T) = 2 Xs sign(D) / (N P^2)``: one matrix
+    product per sample instead of autograd's two, and no (N, P, P) intermediate kept for the backward pass (about
+    3x faster at P = 1024; the gradient equals autograd's to the last bit where the scale factors are powers of 2,
+    tests/models/test_feature_kd.py). The gradient is a constant of the backward pass: differentiable once, which is
+    all the lookahead needs (the term does not depend on the KD weight map).
+    """
+
+    @staticmethod
+    def forward(ctx, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        count = student.shape[0] * student.shape[2] ** 2
+        sums = []
+        grad = torch.empty_like(student) if student.requires_grad else None
+        for i in range(student.shape[0]):
+            xs, xt = student[i], teacher[i]
+            diff = torch.addmm(xt.T @ xt, xs.T, xs, beta=-1)
+            sums.append(diff.abs().sum())
+            if grad is not None:
+                torch.mm(xs, diff.sign_(), out=grad[i])
+        ctx.save_for_backward(None if grad is None else grad.mul_(2.0 / count))
+        return torch.stack(sums).sum() / count
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+        grad, = ctx.saved_tensors
+        return (None if grad is None else grad_output * grad), None
+
+
 def feature_affinity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference of the spatial affinity matrices (FAKD's L1 form)."""
-    return (feature_affinity(student) - feature_affinity(teacher.detach())).abs().mean()
+    """Mean absolute difference of the spatial affinity matrices (FAKD's L1 form):
+    ``mean |feature_affinity(student) - feature_affinity(teacher)|``, the teacher not differentiated."""
+    unit = functools.partial(F.normalize, dim=1)
+    return _AffinityL1.apply(unit(student.flatten(2)), unit(teacher.detach().flatten(2)))
 
 
 FEATURE_KD_LOSSES = {"at": attention_transfer_loss, "fakd": feature_affinity_loss}
