@@ -9,8 +9,11 @@ All quantizers here are uniform and symmetric around zero (zero point 0). Intege
 * PAMS activations: clip to ``[-alpha, alpha]`` (or ``[0, alpha]`` when unsigned), then a uniform grid of
   ``2^(b-1) - 1`` (``2^b - 1``) steps per side.
 
-Weights and LSQ use PyTorch's learnable fake-quantize operators (``torch._fake_quantize_learnable_per_{channel,
-tensor}_affine``: LSQ gradients for the step and the straight-through estimator with a clipping mask for the input).
+Weights and LSQ compute what PyTorch's learnable fake-quantize operators (``torch._fake_quantize_learnable_per_{channel,
+tensor}_affine``) compute: LSQ gradients for the step and the straight-through estimator with a clipping mask for the
+input. ``learnable_fake_quantize`` runs their forward as three vectorised torch ops (about 4x faster on a CPU than the
+operator's scalar loop; the same values to the last bit) and their backward through the operators' own backward
+kernels (the same gradients to the last bit), tests/quant/test_quantizers.py.
 PAMS is written with plain torch ops: a clamp whose gradient reaches ``alpha`` from clipped values (PACT-style, as
 in the PAMS paper) and a rounding whose gradient is passed straight through.
 
@@ -79,6 +82,47 @@ def lsq_fake_quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int
     return scale * (level + inside * (scaled - scaled.detach()))
 
 
+_LEARNABLE_BACKWARD = {
+    False: torch.ops.aten._fake_quantize_learnable_per_tensor_affine_backward,
+    True: torch.ops.aten._fake_quantize_learnable_per_channel_affine_backward,
+}
+
+
+class _LearnableFakeQuantize(torch.autograd.Function):
+    """PyTorch's learnable fake-quantize operator (zero point 0) with a vectorised forward pass: ``clamp(round(x *
+    (1 / scale)), qmin, qmax) * scale``, rounding half to even, as the operator's kernel computes it; the backward
+    pass is the operator's own."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, axis: int | None, qmin: int,
+                qmax: int, grad_factor: float) -> torch.Tensor:
+        ctx.save_for_backward(x, scale, zero_point)
+        ctx.settings = (axis, qmin, qmax, grad_factor)
+        if axis is not None:
+            shape = [1] * x.dim()
+            shape[axis] = -1
+            scale = scale.view(shape)
+        return torch.round(x * (1.0 / scale)).clamp_(qmin, qmax).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        x, scale, zero_point = ctx.saved_tensors
+        axis, qmin, qmax, grad_factor = ctx.settings
+        per_channel = axis is not None
+        position = (axis,) if per_channel else ()
+        dx, dscale, _ = _LEARNABLE_BACKWARD[per_channel](grad_output, x, scale, zero_point, *position, qmin, qmax,
+                                                          grad_factor)
+        return dx, dscale, None, None, None, None, None
+
+
+def learnable_fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
+                            grad_factor: float, axis: int | None = None) -> torch.Tensor:
+    """``torch._fake_quantize_learnable_per_tensor_affine`` (``axis=None``, one-element ``scale``) or ``_per_channel``
+    (``scale`` per channel along ``axis``) with zero points 0: the same values and gradients, a faster forward pass.
+    Differentiable once (see ``lsq_fake_quantize`` for twice)."""
+    return _LearnableFakeQuantize.apply(x, scale, zero_point, axis, qmin, qmax, grad_factor)
+
+
 class WeightQuantizer(nn.Module):
     """Symmetric weight fake-quantizer with a learned step (LSQ), per output channel or per tensor.
 
@@ -127,11 +171,8 @@ class WeightQuantizer(nn.Module):
         if _twice_differentiable.get():
             return lsq_fake_quantize(weight, scale, self.qmin, self.qmax, grad_factor,
                                      self.axis if self.per_channel else None)
-        if self.per_channel:
-            return torch._fake_quantize_learnable_per_channel_affine(
-                weight, scale, self.zero_point, self.axis, self.qmin, self.qmax, grad_factor)
-        return torch._fake_quantize_learnable_per_tensor_affine(
-            weight, scale, self.zero_point, self.qmin, self.qmax, grad_factor)
+        return learnable_fake_quantize(weight, scale, self.zero_point, self.qmin, self.qmax, grad_factor,
+                                       self.axis if self.per_channel else None)
 
 
 class ActivationQuantizer(nn.Module):
@@ -183,8 +224,7 @@ class LSQQuantizer(ActivationQuantizer):
         grad_factor = 1.0 / math.sqrt(x[0].numel() * qmax)
         if _twice_differentiable.get():
             return lsq_fake_quantize(x, self.step.abs() + _EPS, qmin, qmax, grad_factor)
-        return torch._fake_quantize_learnable_per_tensor_affine(
-            x, self.step.abs() + _EPS, self.zero_point, qmin, qmax, grad_factor)
+        return learnable_fake_quantize(x, self.step.abs() + _EPS, self.zero_point, qmin, qmax, grad_factor)
 
 
 class PAMSQuantizer(ActivationQuantizer):

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -115,3 +117,33 @@ def test_quantized_layers_live_on_their_convolutions_device(activation_quantizer
     """No GPU here: the meta device stands in for CUDA (a CPU-created step beside CUDA weights used to fail)."""
     layer = QuantConv2d(torch.nn.Conv2d(4, 4, 3).to("meta"), 4, 4, activation_quantizer)
     assert {t.device.type for t in [*layer.parameters(), *layer.buffers()]} == {"meta"}
+
+
+@pytest.mark.parametrize("axis", [None, 0, 1])
+@pytest.mark.parametrize("grid", [(-8, 7), (0, 15), (-1, 1), (-128, 127)])
+def test_learnable_fake_quantize_equals_pytorchs_operator_to_the_last_bit(axis, grid):
+    """Values, input gradients and step gradients, including inputs on half steps and outside the grid."""
+    from spark_env.quant.quantizers import learnable_fake_quantize
+    qmin, qmax = grid
+    generator = torch.Generator().manual_seed(qmax)
+    for trial in range(10):
+        x = torch.randn(6, 5, 7, 9, generator=generator) * (1 + 2 * trial)
+        channels = 1 if axis is None else x.shape[axis]
+        scale = torch.rand(channels, generator=generator) * 0.5 + 0.05
+        scale[0] = 0.25
+        x[0, 0, 0, :8] = (torch.arange(8) - 3.5) * 0.25  # exactly half a step of 0.25 apart
+        zero_point = torch.zeros(channels)
+        grad_output = torch.randn(x.shape, generator=generator)
+        factor = 1.0 / math.sqrt(x[0].numel() * qmax)
+        inputs = [(x.clone().requires_grad_(True), scale.clone().requires_grad_(True)) for _ in range(2)]
+        if axis is None:
+            expected = torch._fake_quantize_learnable_per_tensor_affine(*inputs[0], zero_point, qmin, qmax, factor)
+        else:
+            expected = torch._fake_quantize_learnable_per_channel_affine(*inputs[0], zero_point, axis, qmin, qmax,
+                                                                         factor)
+        got = learnable_fake_quantize(*inputs[1], zero_point, qmin, qmax, factor, axis)
+        expected.backward(grad_output)
+        got.backward(grad_output)
+        assert torch.equal(got, expected)
+        assert torch.equal(inputs[1][0].grad, inputs[0][0].grad)
+        assert torch.equal(inputs[1][1].grad, inputs[0][1].grad)
