@@ -37,6 +37,7 @@ from spark_env.quant import QuantSettings, make_student, qat_optimizer
 from spark_env.training_set import CropBatch, TrainingSet
 
 CALIBRATION_CROPS = 8
+_TEACHER_PROBE_PSNR: dict[tuple, float] = {}  # the frozen teacher's probe PSNR per configuration it depends on
 
 
 @dataclass
@@ -82,7 +83,12 @@ class QATSession:
         self.validation = ValidationSet(self.task, config.val_folder, config.image_set, self.device)
         self.probe = ProbeSet(self.validation.pairs, config.probe_crops, config.probe_crop_size, self.task,
                               self.device, config.probe_pooling)
-        self.teacher_probe_psnr = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
+        probe_key = (config.teacher_architecture, config.task, config.teacher_weights, config.val_folder,
+                     config.image_set, config.probe_crops, config.probe_crop_size, config.probe_pooling,
+                     str(self.device))
+        if probe_key not in _TEACHER_PROBE_PSNR:  # the teacher is frozen: one evaluation per process
+            _TEACHER_PROBE_PSNR[probe_key] = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
+        self.teacher_probe_psnr = _TEACHER_PROBE_PSNR[probe_key]
         self.val_history: list[tuple[int, float]] = []
         self.student: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
