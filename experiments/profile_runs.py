@@ -19,7 +19,8 @@ teacher / PTQ student, on the test photographs), ``lookahead`` (the meta-gradien
 copies for counterfactual rewards). Process start-up (importing the project and torch) is timed once in a fresh
 interpreter.
 
-Writes ``profile.csv`` (method, phase, seconds, share of the run) and ``profile.md`` (methods x phases) to ``--out``.
+Writes ``phases.csv`` (one row per method and phase: seconds, share of the run) and ``profile.csv`` / ``profile.md``
+(methods x phases) to ``--out``.
 """
 from __future__ import annotations
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     startup = startup_seconds()
     rows = profile(spec)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(args.out / "profile.csv", index=False)
+    rows.to_csv(args.out / "phases.csv", index=False)
     title = (f"Exclusive seconds per phase of one run per method (seed {args.seed}, the quick preset); process "
              f"start-up (import) {startup:.1f} s, torch {torch.__version__}, CPU kernels "
              f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")

@@ -103,6 +103,8 @@ class SparkConfig:
     # runtime
     device: str = "cpu"                      # cpu | cuda | auto (cuda when available)
     torch_threads: int | None = 1            # torch CPU threads per env; None leaves torch's setting alone
+    channels_last: bool = False              # teacher and student in channels-last memory layout: faster
+                                             # convolutions on CPUs (docs/performance.md), figures differ in last bits
 
     def __post_init__(self) -> None:
         _check_types(self)

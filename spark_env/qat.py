@@ -70,13 +70,13 @@ class QATSession:
         self.config = config
         self.task = get_task(config.task)
         self.device = resolve_device(config.device)
-        self.teacher = load_teacher(config.teacher_architecture, config.task, config.teacher_weights).to(self.device)
-        self.fp_student = self._student_init().to(self.device)
+        self.teacher = self._placed(load_teacher(config.teacher_architecture, config.task, config.teacher_weights))
+        self.fp_student = self._placed(self._student_init())
         train_pairs = load_pairs(self.task, "train", config.train_folder, image_set=config.image_set)
         self.training_set = TrainingSet(train_pairs, config.crop_size, self.task.scale, self.device,
                                         self._teacher_output,
                                         (config.teacher_architecture, config.task, config.teacher_weights,
-                                         config.train_folder, config.image_set, str(self.device)))
+                                         config.train_folder, config.image_set, str(self.device), config.channels_last))
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
@@ -85,7 +85,7 @@ class QATSession:
                               self.device, config.probe_pooling)
         probe_key = (config.teacher_architecture, config.task, config.teacher_weights, config.val_folder,
                      config.image_set, config.probe_crops, config.probe_crop_size, config.probe_pooling,
-                     str(self.device))
+                     str(self.device), config.channels_last)
         if probe_key not in _TEACHER_PROBE_PSNR:  # the teacher is frozen: one evaluation per process
             _TEACHER_PROBE_PSNR[probe_key] = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
         self.teacher_probe_psnr = _TEACHER_PROBE_PSNR[probe_key]
@@ -114,6 +114,11 @@ class QATSession:
                               "pass student_weights (or teacher_weights) trained with those options")
         return model
 
+    def _placed(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The network on the session's device, in channels-last layout when ``channels_last`` is set."""
+        network = network.to(self.device)
+        return network.to(memory_format=torch.channels_last) if self.config.channels_last else network
+
     @torch.no_grad()
     def _teacher_output(self, lq: torch.Tensor) -> torch.Tensor:
         return self.teacher(lq.to(self.device))
@@ -127,7 +132,7 @@ class QATSession:
         with torch.random.fork_rng(devices=[]):  # anything in quantization that draws from torch's global generator
             torch.manual_seed(seed)
             self.student = make_student(self.fp_student, self.quant, [calibration], seed=seed)
-        self.student = self.student.to(self.device).train()
+        self.student = self._placed(self.student).train()
         self.optimizer = qat_optimizer(self.student, self.config.lr, self.config.quant_lr)
         self.steps_done = 0
         self.val_history = []

@@ -210,3 +210,20 @@ def test_the_library_leaves_the_global_rngs_alone_and_stays_reproducible():
     torch.manual_seed(2)  # a different global state: the same agent seed still gives the same policy
     second = make_agent("spark", env, seed=5).policy.state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_channels_last_layout_trains_the_same_run_up_to_rounding():
+    """``channels_last=True`` puts teacher and student in channels-last layout; the run is the same up to the
+    last-bit differences of other convolution kernels."""
+    probes = {}
+    for layout in (False, True):
+        env = gym.make("SparkKD-v2", preset="tiny", channels_last=layout, w_bits=4, a_bits=4)
+        env.reset(seed=3)
+        for _ in range(4):
+            _, _, _, _, info = env.step(np.zeros((8, 8), np.float32))
+        session = env.unwrapped.session
+        weights = [m.weight for m in session.student.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert all(w.is_contiguous(memory_format=torch.channels_last) == layout for w in weights if w.dim() == 4
+                   and w.shape[-1] > 1)
+        probes[layout] = info["probe_psnr"]
+    assert probes[True] == pytest.approx(probes[False], abs=0.02)
