@@ -8,7 +8,7 @@ from torch import nn
 from spark_env.data.io import to_tensor
 from spark_env.data.pairs import ImagePair
 from spark_env.data.tasks import Task
-from spark_env.metrics import psnr, ssim
+from spark_env.metrics import psnr, psnr_and_ssim
 
 
 def measure_border(task: Task) -> int:
@@ -40,10 +40,11 @@ def evaluate_images(model: nn.Module | None, pairs: list[ImagePair], task: Task,
         model.eval()
     for pair in pairs:
         output = task.baseline(pair.lq) if model is None else predict(model, pair.lq, device)
-        row = {"image": pair.name, "psnr": psnr(output, pair.hr, border=border)}
         if with_ssim:
-            row["ssim"] = ssim(output, pair.hr, border=border)
-        rows.append(row)
+            value, structure = psnr_and_ssim(output, pair.hr, border=border)
+            rows.append({"image": pair.name, "psnr": value, "ssim": structure})
+        else:
+            rows.append({"image": pair.name, "psnr": psnr(output, pair.hr, border=border)})
     if model is not None:
         model.train(was_training)
     return rows

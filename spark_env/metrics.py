@@ -91,7 +91,19 @@ def _blur_valid(image: np.ndarray) -> np.ndarray:
 
 def ssim(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
     """SSIM in [-1, 1] (mean over the batch and channels); 11x11 Gaussian window (sigma 1.5), valid region only."""
+    return _ssim_of(*_prepare(output, target, border, y_channel, quantize))
+
+
+def psnr_and_ssim(output, target, border: int = 0, y_channel: bool = True,
+                  quantize: bool = True) -> tuple[float, float]:
+    """``(psnr(...), ssim(...))`` with one conversion of the images (the same values as the two calls)."""
     out, ref = _prepare(output, target, border, y_channel, quantize)
+    mse = ((out - ref) ** 2).flatten(1).mean(1)
+    return float(np.mean([psnr_of_mse(m) for m in mse.tolist()])), _ssim_of(out, ref)
+
+
+def _ssim_of(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """SSIM of prepared (N, C, H, W) float64 images on the 0..255 scale."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     values = []
     for x, y in zip(out.numpy().reshape(-1, *out.shape[-2:]), ref.numpy().reshape(-1, *ref.shape[-2:])):

@@ -5,7 +5,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from spark_env.data import load_pairs
-from spark_env.metrics import psnr, ssim
+from spark_env.metrics import psnr, psnr_and_ssim, ssim
 
 
 def reference_y(image: np.ndarray, border: int) -> np.ndarray:
@@ -62,3 +62,11 @@ def test_identical_images_and_bad_shapes():
         psnr(image, image[:8])
     with pytest.raises(ValueError, match="expected an RGB image"):
         psnr(np.zeros((16, 16)), np.zeros((16, 16)))
+
+
+@pytest.mark.parametrize("border", [0, 2])
+def test_psnr_and_ssim_together_equal_the_two_calls(border, rng):
+    target = rng.random((24, 20, 3)).astype(np.float32)
+    output = torch.from_numpy(np.clip(target + rng.normal(0, 0.05, target.shape), 0, 1).transpose(2, 0, 1))
+    assert psnr_and_ssim(output, target, border=border) == (psnr(output, target, border=border),
+                                                            ssim(output, target, border=border))
