@@ -25,6 +25,7 @@ Writes ``phases.csv`` (one row per method and phase: seconds, share of the run) 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import subprocess
 import sys
@@ -101,8 +102,7 @@ def _instrument(clock: PhaseClock) -> Callable[[], None]:
         (qat.QATSession, "lookahead_scores", "lookahead"), (qat.QATSession, "snapshot", "snapshot"),
     ]
     originals = [(owner, name, owner.__dict__[name]) for owner, name, _ in targets]
-    for owner, name, phase in targets:
-        original = owner.__dict__[name]
+    for (owner, name, original), (_, _, phase) in zip(originals, targets):
         if isinstance(original, staticmethod):
             setattr(owner, name, staticmethod(clock.wrap(phase, original.__func__)))
         else:
@@ -159,10 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/profile"))
     args = parser.parse_args(argv)
-    quick = load_spec(BenchmarkSpec, "benchmark", "quick")
-    spec = BenchmarkSpec(students=args.students, bits=args.bits, seeds=[args.seed], methods=args.methods,
-                         env_preset=quick.env_preset, overrides=quick.overrides, batch=quick.batch,
-                         example_steps=quick.example_steps)
+    spec = dataclasses.replace(load_spec(BenchmarkSpec, "benchmark", "quick"), students=args.students, bits=args.bits,
+                               seeds=[args.seed], methods=args.methods)
     startup = startup_seconds()
     rows = profile(spec)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,6 @@ cell's weight multiplies exactly the pixels of that cell and the mean weight is 
 """
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 
@@ -120,8 +118,7 @@ class _AffinityL1(torch.autograd.Function):
 def feature_affinity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of the spatial affinity matrices (FAKD's L1 form):
     ``mean |feature_affinity(student) - feature_affinity(teacher)|``, the teacher not differentiated."""
-    unit = functools.partial(F.normalize, dim=1)
-    return _AffinityL1.apply(unit(student.flatten(2)), unit(teacher.detach().flatten(2)))
+    return _AffinityL1.apply(F.normalize(student.flatten(2), dim=1), F.normalize(teacher.detach().flatten(2), dim=1))
 
 
 FEATURE_KD_LOSSES = {"at": attention_transfer_loss, "fakd": feature_affinity_loss}

@@ -58,7 +58,10 @@ def _prepare(output, target, border: int, y_channel: bool, quantize: bool) -> tu
 
 def squared_errors(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> torch.Tensor:
     """Per image of the batch: the mean squared error on the 0..255 scale (shape (batch,), float)."""
-    out, ref = _prepare(output, target, border, y_channel, quantize)
+    return _squared_errors_of(*_prepare(output, target, border, y_channel, quantize))
+
+
+def _squared_errors_of(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return ((out - ref) ** 2).flatten(1).mean(1)
 
 
@@ -69,7 +72,11 @@ def psnr_of_mse(mse: float) -> float:
 
 def psnr(output, target, border: int = 0, y_channel: bool = True, quantize: bool = True) -> float:
     """PSNR in dB (mean over the batch of each image's PSNR). ``inf`` for identical images."""
-    mse = squared_errors(output, target, border, y_channel, quantize)
+    return _psnr_of(squared_errors(output, target, border, y_channel, quantize))
+
+
+def _psnr_of(mse: torch.Tensor) -> float:
+    """Mean over the batch of each image's PSNR, from the (batch,) mean squared errors."""
     return float(np.mean([psnr_of_mse(m) for m in mse.tolist()]))
 
 
@@ -98,8 +105,7 @@ def psnr_and_ssim(output, target, border: int = 0, y_channel: bool = True,
                   quantize: bool = True) -> tuple[float, float]:
     """``(psnr(...), ssim(...))`` with one conversion of the images (the same values as the two calls)."""
     out, ref = _prepare(output, target, border, y_channel, quantize)
-    mse = ((out - ref) ** 2).flatten(1).mean(1)
-    return float(np.mean([psnr_of_mse(m) for m in mse.tolist()])), _ssim_of(out, ref)
+    return _psnr_of(_squared_errors_of(out, ref)), _ssim_of(out, ref)
 
 
 def _ssim_of(out: torch.Tensor, ref: torch.Tensor) -> float:

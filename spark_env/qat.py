@@ -73,19 +73,19 @@ class QATSession:
         self.teacher = self._placed(load_teacher(config.teacher_architecture, config.task, config.teacher_weights))
         self.fp_student = self._placed(self._student_init())
         train_pairs = load_pairs(self.task, "train", config.train_folder, image_set=config.image_set)
+        # what the frozen teacher's outputs depend on, besides the images: the keys of the per-process caches
+        teacher_key = (config.teacher_architecture, config.task, config.teacher_weights, str(self.device),
+                       config.channels_last)
         self.training_set = TrainingSet(train_pairs, config.crop_size, self.task.scale, self.device,
-                                        self._teacher_output,
-                                        (config.teacher_architecture, config.task, config.teacher_weights,
-                                         config.train_folder, config.image_set, str(self.device), config.channels_last))
+                                        self._teacher_output, (*teacher_key, config.train_folder, config.image_set))
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)
         self.validation = ValidationSet(self.task, config.val_folder, config.image_set, self.device)
         self.probe = ProbeSet(self.validation.pairs, config.probe_crops, config.probe_crop_size, self.task,
                               self.device, config.probe_pooling)
-        probe_key = (config.teacher_architecture, config.task, config.teacher_weights, config.val_folder,
-                     config.image_set, config.probe_crops, config.probe_crop_size, config.probe_pooling,
-                     str(self.device), config.channels_last)
+        probe_key = (*teacher_key, config.val_folder, config.image_set, config.probe_crops, config.probe_crop_size,
+                     config.probe_pooling)
         if probe_key not in _TEACHER_PROBE_PSNR:  # the teacher is frozen: one evaluation per process
             _TEACHER_PROBE_PSNR[probe_key] = self.probe.psnr_of(self._teacher_output(self.probe.lq).cpu())
         self.teacher_probe_psnr = _TEACHER_PROBE_PSNR[probe_key]

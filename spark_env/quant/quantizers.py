@@ -13,7 +13,7 @@ Weights and LSQ compute what PyTorch's learnable fake-quantize operators (``torc
 tensor}_affine``) compute: LSQ gradients for the step and the straight-through estimator with a clipping mask for the
 input. ``learnable_fake_quantize`` runs their forward as three vectorised torch ops (about 4x faster on a CPU than the
 operator's scalar loop; the same values to the last bit) and their backward through the operators' own backward
-kernels (the same gradients to the last bit), tests/quant/test_quantizers.py.
+kernels (the same gradients to the last bit), tests/models/test_quant.py.
 PAMS is written with plain torch ops: a clamp whose gradient reaches ``alpha`` from clipped values (PACT-style, as
 in the PAMS paper) and a rounding whose gradient is passed straight through.
 
@@ -64,16 +64,22 @@ def twice_differentiable() -> Iterator[None]:
         _twice_differentiable.reset(token)
 
 
+def _broadcast(scale: torch.Tensor, x: torch.Tensor, axis: int | None) -> torch.Tensor:
+    """A per-tensor ``scale`` as it is; a per-channel one viewed to broadcast along ``axis`` of ``x``."""
+    if axis is None:
+        return scale
+    shape = [1] * x.dim()
+    shape[axis] = -1
+    return scale.view(shape)
+
+
 def lsq_fake_quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, grad_factor: float,
                       axis: int | None = None) -> torch.Tensor:
     """``clamp(round(x / scale), qmin, qmax) * scale`` with the gradients of PyTorch's learnable fake-quantize
     operators (zero point 0): ``dx`` passes straight through where the rounded value is inside the grid and is 0
     outside; ``dscale`` is ``round(x/s) - x/s`` inside and ``qmin`` / ``qmax`` outside, times ``grad_factor``.
     ``scale`` is per tensor (one element) or per channel along ``axis``. Differentiable twice."""
-    if axis is not None:
-        shape = [1] * x.dim()
-        shape[axis] = -1
-        scale = scale.view(shape)
+    scale = _broadcast(scale, x, axis)
     scale = scale * grad_factor + (scale - scale * grad_factor).detach()  # value scale, gradient times grad_factor
     scaled = x * (1.0 / scale)
     rounded = torch.round(scaled.detach())
@@ -98,10 +104,7 @@ class _LearnableFakeQuantize(torch.autograd.Function):
                 qmax: int, grad_factor: float) -> torch.Tensor:
         ctx.save_for_backward(x, scale, zero_point)
         ctx.settings = (axis, qmin, qmax, grad_factor)
-        if axis is not None:
-            shape = [1] * x.dim()
-            shape[axis] = -1
-            scale = scale.view(shape)
+        scale = _broadcast(scale, x, axis)
         return torch.round(x * (1.0 / scale)).clamp_(qmin, qmax).mul_(scale)
 
     @staticmethod
