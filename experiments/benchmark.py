@@ -17,7 +17,8 @@ The run folder gets ``config.yaml`` (the resolved config), ``results.csv`` (one 
 finishes; a rerun skips finished rows), ``curves.csv`` (probe PSNR per QAT step), ``arrays/`` (weight maps with
 their crops), ``per_image.csv`` (every measured run on every test image), ``summary.md`` / ``summary.csv`` (per cell
 and method: mean and 95 % CI over seeds and test images, gap to the FP teacher, paired difference to uniform KD with
-its CI and call), ``per_image_differences.md`` / ``.csv`` and PNG plots.
+its CI and call), ``per_image_differences.md`` / ``.csv`` and PNG plots; with ``--set save_students=true`` also
+``students/`` (every QAT run's final student, a student file for ``python -m experiments.export_onnx``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents import agent_entry
 from experiments.cli import Experiment, grid_main
 from experiments.common import write_table
 from experiments.grid import ResultsStore
@@ -70,8 +72,14 @@ METHODS: dict[str, Method] = {
     "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
     "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
 }
-# methods whose weight maps are kept
+# methods whose weight maps are kept (and every agent named as a method)
 MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo", "spark_a2c")
+
+
+def method_of(name: str) -> Method:
+    """A method by name; any other name is an agent (registered, or ``"package.module:factory"``) driving a QAT run
+    with uniform KD's settings, learning online during the run when it learns, as the SPARK rows do."""
+    return METHODS.get(name) or Method(f"agent {name}", agent=name)
 
 
 @dataclass
@@ -97,11 +105,16 @@ class BenchmarkSpec:
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per agent name, e.g. {spark: {lr: 0.01}}
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. {kd_at: {lambda_feat: 100}}
     batch: int = 8  # training crops per QAT step (each with its own grid and weight map)
+    save_students: bool = False  # keep every QAT run's final student as students/<run>/steps0_student.pt
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(f"unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
+        for method in self.methods:
+            if method not in METHODS:
+                try:
+                    agent_entry(method)
+                except ConfigError:
+                    raise ConfigError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}, or an agent (a "
+                                      "registered name or 'package.module:factory')") from None
         unknown = [m for m in self.method_overrides if m not in METHODS]
         if unknown:
             raise ConfigError(f"method_overrides names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
@@ -122,7 +135,7 @@ def jobs(spec: BenchmarkSpec) -> list[QATJob]:
                 base["teacher_weights"] = spec.teacher_weights[f"{student}/{task}"]
             for bits in spec.bits:
                 for method_name in spec.methods:
-                    method = METHODS[method_name]
+                    method = method_of(method_name)
                     seeds = spec.seeds[:1] if method.kind == "teacher" else spec.seeds
                     if method.kind == "teacher" and bits != spec.bits[0]:
                         continue
@@ -131,11 +144,13 @@ def jobs(spec: BenchmarkSpec) -> list[QATJob]:
                                "method": method_name, "seed": seed}
                         overrides = {**base, "w_bits": bits, "a_bits": bits, **method.overrides,
                                      **spec.method_overrides.get(method_name, {})}
-                        keep_maps = method_name in MAP_METHODS and seed == spec.seeds[0]
+                        keep_maps = (method_name in MAP_METHODS or method_name not in METHODS) and \
+                            seed == spec.seeds[0]
                         run = RunSpec(agent=method.agent, batch=spec.batch, seed=seed, preset=spec.env_preset,
                                       overrides=overrides, test_folders=spec.test_folders,
                                       agent_kwargs={**method.agent_kwargs, **spec.agent_kwargs.get(method.agent, {})},
-                                      example_steps=tuple(spec.example_steps) if keep_maps else ())
+                                      example_steps=tuple(spec.example_steps) if keep_maps else (),
+                                      save_student=spec.save_students and method.kind == "qat")
                         grid.append(QATJob(key, run, kind=method.kind))
     return grid
 
@@ -154,14 +169,14 @@ def summarize(results: pd.DataFrame, per_image: pd.DataFrame) -> tuple[pd.DataFr
         for method, runs in cell.groupby("method", sort=False):
             table = seed_by_image(runs, per_image)
             mean, low, high = crossed_ci(table.to_numpy())
-            row = {"task": task, "student": student, "bits": f"W{bits}A{bits}", "method": METHODS[method].label,
+            row = {"task": task, "student": student, "bits": f"W{bits}A{bits}", "method": method_of(method).label,
                    "runs": len(runs), "images": table.shape[1], "PSNR mean [95% CI]": format_ci(mean, low, high),
                    "SSIM mean": runs["ssim"].mean(), "gap to FP (dB)": mean - fp.get((task, student), np.nan)}
             if method != REFERENCE and len(reference):
                 difference = paired_difference(table, reference)
                 row.update(difference_columns(difference, "vs uniform KD (dB)"))
                 image_rows += per_image_differences(difference, task=task, student=student, bits=f"W{bits}A{bits}",
-                                                    method=METHODS[method].label)
+                                                    method=method_of(method).label)
             else:
                 row.update({"vs uniform KD (dB) [95% CI]": "-", "vs uniform KD (dB) call": "-"})
             rows.append(row)
@@ -179,7 +194,7 @@ def report(store: ResultsStore, spec: BenchmarkSpec) -> None:
     if not image_differences.empty:
         write_table(image_differences, store.folder, "per_image_differences",
                     "Per test image: mean difference to uniform KD over seeds (dB) with its 95 % Student-t CI")
-    labels = {name: method.label for name, method in METHODS.items()}
+    labels = {name: method_of(name).label for name in [*METHODS, *spec.methods]}
     plot_psnr_vs_bits(results, labels, store.folder / "psnr_vs_bits.png")
     plot_curves(store.table("curves"), labels, store.folder / "psnr_over_qat_steps.png")
     plot_weight_maps(store.folder / "arrays", labels, store.folder / "weight_maps.png")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.grid import Job, JobFunction, ResultsStore, default_workers, job_label, make_backend, run_grid
-from experiments.qat_runs import run_job
+from experiments.qat_runs import check_user_agents, run_job
 from experiments.spec import check_paths, presets, resolve, write_resolved
 from spark_env.errors import ConfigError
 
@@ -66,6 +66,10 @@ def grid_main(argv: list[str] | None, doc: str | None, experiment: Experiment) -
         for job in grid:
             print(" ", job_label(job))
         return
+    try:
+        check_user_agents(grid)  # a user's agent that cannot act or learn fails now, not hours into the grid
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from error
     backend = make_backend(args.backend, args.address, args.gpus_per_run, args.workers or default_workers())
     store = ResultsStore(out, experiment.key_columns)
     run_grid(grid, experiment.job_function, store, backend, desc=experiment.name)

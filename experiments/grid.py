@@ -10,7 +10,8 @@ the resume check reads (each must carry the key columns), other tables (per-step
 alongside as ``<name>.csv``. Rows cut by a kill mid-write are dropped on the next read (``ResultsStore.repair``), and
 whole-file rewrites go through a temporary file and a rename, so a crash never corrupts finished results. Arrays
 (weight maps) go in the table ``arrays`` and are stored as ``arrays/<id>.npz``; saved agents go in the table
-``policies`` (rows ``{"file": relative path, "data": bytes}``) and are stored as ``policies/<file>``.
+``policies`` and saved students in the table ``students`` (rows ``{"file": relative path, "data": bytes}``) are
+stored as ``<table>/<file>``.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+
+
+FILE_TABLES = ("policies", "students")  # tables whose rows are files: {"file": relative path, "data": bytes}
 
 
 class Job(Protocol):
@@ -92,9 +96,9 @@ class ResultsStore:
                 np.savez_compressed(self.folder / "arrays" / f"{row['id']}.npz",
                                     **{k: np.asarray(v) for k, v in row.items() if k != "id"})
             return
-        if name == "policies":
+        if name in FILE_TABLES:
             for row in rows:
-                target = self.folder / "policies" / row["file"]
+                target = self.folder / name / row["file"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 partial = target.with_name(target.name + ".partial")
                 partial.write_bytes(row["data"])

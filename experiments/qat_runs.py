@@ -14,7 +14,7 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,10 @@ import spark_env  # noqa: F401  (registers the env ids)
 from agents import agent_entry, make_agent
 from spark_env.data import DEFAULT_IMAGE_SET, get_task, load_pairs
 from spark_env.errors import ConfigError
+from spark_env.imports import is_import_spec
 from spark_env.evaluation import evaluate_images
 from spark_env.protocols import latest_env_id
+from spark_env.quant.student_file import student_bytes
 from spark_env.wrappers import QATRunRecorder, RecordedRun
 
 PRETRAIN_SEED_OFFSET = 100_000  # pretraining episodes use seeds away from the measured runs'
@@ -51,6 +53,7 @@ class RunSpec:
     example_steps: tuple[int, ...] = ()          # env steps whose weight maps and crops are kept
     score_split: str = "test"                    # what the final student is scored on: "test", or "val" (the
                                                  # embedded validation photographs, for tuning; not with folders)
+    save_student: bool = False                   # keep the final student (a student file, for export)
 
     def __post_init__(self) -> None:
         if self.score_split not in SCORE_SPLITS:
@@ -88,6 +91,7 @@ class RunResult:
     recorded: RecordedRun | None
     per_image: list[dict]       # one row per test image: test_set, image, psnr, ssim
     policy: tuple[str, bytes] | None = None  # (file suffix, bytes) of the agent saved after its training budget
+    student: bytes | None = None             # the final student's file (spark_env.quant.student_file), if kept
 
 
 EMBEDDED_TEST_SET = "embedded"
@@ -129,6 +133,45 @@ def spark_env_for(spec: RunSpec) -> gym.vector.VectorEnv:
     env_id = latest_env_id(overrides.get("image_set", DEFAULT_IMAGE_SET))
     return gym.make_vec(env_id, num_envs=spec.batch, vectorization_mode="vector_entry_point",
                         preset=spec.preset, **overrides)
+
+
+def check_run_agent(run: RunSpec) -> None:
+    """Before a grid starts: build the run's agent for a 2-crop, 2-step env of the run's config on the tiny preset,
+    let it act on the first observations (one finite float32 action per crop, of the env's action shape) and, when
+    it learns, learn 4 env steps. Anything that fails is a ConfigError naming the agent and what failed (the full
+    contract: spark_env.testing.check_agent)."""
+    trial = replace(run, batch=2, preset="tiny", overrides={**run.overrides, "episode_steps": 2}, example_steps=(),
+                    save_student=False)
+    try:
+        env = spark_env_for(trial)
+        agent = make_agent(trial.agent, env, seed=0, **trial.agent_kwargs)
+        observations, _ = env.reset(seed=0)
+        action = np.asarray(agent.act(observations, deterministic=True))
+        expected = (trial.batch, *env.single_action_space.shape)
+        if action.shape != expected or action.dtype != np.float32 or not np.isfinite(action).all():
+            finite = "" if np.isfinite(action).all() else " with non-finite values"
+            raise ConfigError(f"act returned {action.dtype} of shape {action.shape}{finite}; "
+                              f"expected finite float32 of shape {expected}")
+        if agent_entry(trial.agent).learns:
+            agent.learn(2 * trial.batch)
+        env.close()
+    except Exception as error:  # the message names the agent and what failed, whatever raised it
+        raise ConfigError(f"agent {run.agent!r} failed its check before the grid: {type(error).__name__}: {error}"
+                          ) from error
+
+
+def check_user_agents(jobs: Sequence[Any]) -> None:
+    """``check_run_agent`` once per distinct agent named as ``"package.module:factory"`` among the jobs' runs (the
+    registered agents are covered by the project's tests)."""
+    checked = set()
+    for job in jobs:
+        run = getattr(job, "run", None)
+        if run is None or not is_import_spec(run.agent):
+            continue
+        key = (run.agent, repr(sorted(run.agent_kwargs.items())), repr(sorted(run.overrides.items())))
+        if key not in checked:
+            checked.add(key)
+            check_run_agent(run)
 
 
 def make_env(spec: RunSpec, example_steps: tuple[int, ...] = ()) -> QATRunRecorder:
@@ -203,7 +246,9 @@ def _measured(spec: RunSpec, recorder: QATRunRecorder, began: float, train_secon
                     "qat_steps": run.curve[-1]["qat_step"], "return": run.episode_return, "error": run.error,
                     "pretrain_seconds": round(train_seconds, 1),
                     "seconds": round(time.perf_counter() - began, 1), **policy_parameters})
-    return RunResult(metrics, run, per_image)
+    session = recorder.unwrapped.session
+    student = student_bytes(run.final_student, config.task, session.quant) if spec.save_student else None
+    return RunResult(metrics, run, per_image, student=student)
 
 
 def _act_one_episode(agent, env: QATRunRecorder, seed: int) -> None:
@@ -256,10 +301,13 @@ def run_job(job: QATJob) -> dict[str, list[dict]]:
     rows = [{**key, "train_steps": budget, **run.metrics} for budget, run in zip(budgets, measured)]
     policies = [{"file": f"{key_path(key)}/steps{budget}{run.policy[0]}", "data": run.policy[1]}
                 for budget, run in zip(budgets, measured) if run.policy is not None]
+    students = [{"file": f"{key_path(key)}/steps{budget}_student.pt", "data": run.student}
+                for budget, run in zip(budgets, measured) if run.student is not None]
     per_image = [{**key, "train_steps": budget, **row}
                  for budget, run in zip(budgets, measured) for row in run.per_image]
     # "results" last: it is the resume marker, so a kill before it reruns the job and rewrites the rest
-    return {"policies": policies, "per_image": per_image, "curves": curve, "arrays": arrays, "results": rows}
+    return {"policies": policies, "students": students, "per_image": per_image, "curves": curve, "arrays": arrays,
+            "results": rows}
 
 
 def key_path(key: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ from spark_env.errors import ConfigError
 
 TINY = {"students": ["fsrcnn"], "tasks": ["sr_x2"], "bits": [2], "seeds": [0, 1],
         "methods": ["fp", "ptq", "qat", "kd_uniform", "kd_at", "spark"], "env_preset": "tiny",
-        "overrides": {"episode_steps": 4, "image_set": "v0"}, "example_steps": [4]}  # v0: 3 test images, cheap
+        "overrides": {"episode_steps": 4, "image_set": "v0"}, "example_steps": [4],  # v0: 3 test images, cheap
+        "save_students": True}
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,25 @@ def test_user_folders_and_teacher_weights(tmp_path):
         row = results.loc[method]
         assert row.psnr == pytest.approx((row.psnr_SetA + row.psnr_SetB) / 2)
     assert results.loc["fp", "psnr_SetA"] > results.loc["kd_uniform", "psnr_SetA"] > 20
+
+
+def test_kept_students_reproduce_their_rows_and_export(finished_run, tmp_path):
+    """save_students keeps every QAT run's final student; a loaded one scores what its row says, to the last
+    digit, and the whole run folder exports to ONNX with parity."""
+    from experiments import export_onnx
+    from experiments.qat_runs import test_scores
+    from spark_env.quant.student_file import load_student
+
+    _, run = finished_run
+    files = sorted((run / "students").rglob("*.pt"))
+    assert len(files) == 4 * 2  # qat, kd_uniform, kd_at, spark x 2 seeds; no FP or PTQ student
+    results = pd.read_csv(run / "results.csv").set_index(["method", "seed"])
+    student, meta = load_student(run / "students/sr_x2/fsrcnn/bits2/kd_at/seed1/steps0_student.pt")
+    assert meta["layer_bits"] and all(bits == [2, 2] for bits in meta["layer_bits"].values())
+    figures, _ = test_scores(student, "sr_x2", "v0", {})
+    assert figures["psnr"] == results.loc[("kd_at", 1), "psnr"]
+    status = export_onnx.main(["--run-folder", str(run), "--image-set", "v0", "--out", str(tmp_path)])
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert status == 0 and len(summary) == 8 and (summary.parity == "pass").all()
+    assert (summary.onnx_kb < summary.fp32_weights_kb).all()
+    assert len(list(tmp_path.glob("*.onnx"))) == 8
