@@ -21,8 +21,9 @@ from spark_env.errors import ConfigError
 class Experiment:
     """A grid experiment: ``name`` (its configs in ``experiments/configs/<name>/``, its runs in
     ``runs/<name>/<preset>``), ``spec_class`` (the dataclass a config file fills), ``make_jobs(spec)``,
-    ``key_columns`` (of its results rows), ``report(store, spec)`` (tables and plots from the run folder) and
-    ``job_function`` (job -> result tables; by default one measured QAT run, qat_runs.run_job)."""
+    ``key_columns`` (of its results rows), ``report(store, spec)`` (tables and plots from the run folder),
+    ``job_function`` (job -> result tables; by default one measured QAT run, qat_runs.run_job) and ``prepare(spec,
+    out)`` (run before the grid starts, e.g. to copy shipped rows into a new run folder)."""
 
     name: str
     spec_class: type
@@ -30,6 +31,7 @@ class Experiment:
     key_columns: tuple[str, ...]
     report: Callable[[ResultsStore, Any], None]
     job_function: JobFunction = run_job
+    prepare: Callable[[Any, Path], Any] | None = None
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser, experiment: str, default_out: str) -> None:
@@ -68,6 +70,8 @@ def grid_main(argv: list[str] | None, doc: str | None, experiment: Experiment) -
         return
     try:
         check_user_agents(grid)  # a user's agent that cannot act or learn fails now, not hours into the grid
+        if experiment.prepare is not None:
+            experiment.prepare(spec, out)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error
     backend = make_backend(args.backend, args.address, args.gpus_per_run, args.workers or default_workers())

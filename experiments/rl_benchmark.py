@@ -10,7 +10,8 @@ budget in ``checkpoints`` it drives one fresh measured QAT run from the run seed
 final students on the test images give the learning curve (score against training env steps, 95 % CIs over
 seeds). Agents that do not learn (uniform, random, heuristics) just drive the measured run.
 
-``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
+``baselines: <preset>`` starts a new run folder from the shipped rows of the baseline agents (uniform, random,
+heuristics, PGPE; experiments.baselines), so only the other agents run. ``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
 choose hyperparameters; the test images then score only the final table).
 
 Scores of a run (the tables use each learning agent's full budget):
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import agent_entry
+from experiments.baselines import seed_run_folder
 from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.qat_runs import QATJob, RunSpec
@@ -60,6 +62,7 @@ class RLBenchmarkSpec:
     agent_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
     test_folders: dict[str, str] = field(default_factory=dict)
     score_split: str = "test"  # "val": score on the validation photographs (choosing hyperparameters), not the test
+    baselines: str | None = None  # shipped baseline rows to start a new run folder from (experiments.baselines)
 
     def __post_init__(self) -> None:
         for agent in [*self.agents, *self.agent_kwargs, *self.agent_overrides]:
@@ -126,7 +129,7 @@ def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
                   "measured QAT run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
 
 
-EXPERIMENT = Experiment("rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, report)
+EXPERIMENT = Experiment("rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, report, prepare=seed_run_folder)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -162,6 +162,8 @@ def crossed_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     resid = y - seed_means[:, None] - image_means[None, :] + grand
     ms_resid = float((resid ** 2).sum()) / df_resid
     combined = ms_seed + ms_image - ms_resid
+    if max(ms_seed, ms_image, ms_resid) <= 0:  # every value the same (e.g. two identical runs' difference: 0)
+        return grand, grand, grand
     if combined >= max(ms_seed, ms_image):
         variance_sum = combined
         df = combined ** 2 / (ms_seed ** 2 / df_seed + ms_image ** 2 / df_image + ms_resid ** 2 / df_resid)

@@ -5,7 +5,6 @@ import pytest
 from experiments import export_onnx
 from spark_env.errors import ConfigError
 
-pytest.importorskip("onnxruntime", reason="the 'onnx' extra is in the test requirements")
 
 
 def test_train_export_and_check(tmp_path):

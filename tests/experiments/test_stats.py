@@ -105,3 +105,10 @@ def test_fieller_interval_of_a_ratio_of_paired_means():
     assert np.isnan(fieller_ratio_ci([1.0], [2.0])[1:]).all()
     with pytest.raises(ValueError, match="paired values"):
         fieller_ratio_ci([1.0, 2.0], [1.0])
+
+
+def test_crossed_ci_of_a_constant_table_is_that_constant():
+    """Two identical runs (an agent that has not moved from uniform KD) differ by 0 on every seed and image."""
+    from experiments.stats import crossed_ci
+    assert crossed_ci(np.zeros((3, 24))) == (0.0, 0.0, 0.0)
+    assert crossed_ci(np.full((2, 5), 0.25)) == (0.25, 0.25, 0.25)

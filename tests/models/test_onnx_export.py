@@ -3,6 +3,7 @@ Q/DQ at the learned steps, onnxruntime matches the PyTorch student on the test i
 W4A4, W2A2), student files round-trip, and what cannot be exported is named."""
 import gymnasium as gym
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -15,7 +16,6 @@ from spark_env.quant.onnx_export import deployable, export_onnx, onnx_parity
 from spark_env.quant.quantizers import ActivationQuantizer
 from spark_env.quant.student_file import load_student, save_student
 
-onnx = pytest.importorskip("onnx", reason="the 'onnx' extra is in the test requirements")
 
 ARCHS = sorted({arch for arch, task in shipped_teachers() if task == "sr_x2"})
 
