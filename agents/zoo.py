@@ -13,8 +13,10 @@ benchmark's setting is one student trained on ``batch`` crops per QAT step (``Sp
 per crop, the per-crop rewards), or, with ``shared_decision: true``, as one env whose one action every crop
 applies (the setting of ``ppo_episodic`` / ``a2c_episodic``). Hyperparameter files: experiments/configs/zoo/.
 
-A model the zoo trained is measured like any agent with ``"agents.zoo:ZooPolicy"`` and ``agent_kwargs`` ``{path:
-<model zip>, algo: ppo}`` (it does not learn in the experiments: it acts deterministically, as trained).
+A model the zoo trained is measured like any agent with ``"agents.zoo:ZooPolicy"`` (a model of the map space) or
+``"agents.zoo:ZOO_EPISODIC"`` (a model of the episodic files: the channel-weights space, one decision per run) and
+``agent_kwargs`` ``{path: <model zip>, algo: ppo}`` (it does not learn in the experiments: it acts
+deterministically, as trained).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from agents.base import Agent
+from agents.registry import AgentEntry
 from agents.sb3 import BatchedVecEnvAdapter, SB3Agent
 
 
@@ -69,3 +72,8 @@ class ZooPolicy(Agent):
     def load(self, path: str | Path) -> "ZooPolicy":
         self.model.load(path)
         return self
+
+
+# a model trained with ppo_episodic.yml / a2c_episodic.yml: its env needs the episodic setting
+ZOO_EPISODIC = AgentEntry("zoo_episodic", ZooPolicy, learns=False,
+                          env_overrides={"action_space": "channel_weights", "decision_interval": 0})

@@ -37,7 +37,8 @@ def _shared(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def sample_ppo(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """PPO: rollout length, learning rate, initial std, epochs per update, clip range (minibatch = the rollout)."""
+    """PPO: rollout length, learning rate, initial std, epochs per update, clip range (minibatch: ``n_steps``
+    samples, the whole rollout with one decision for all crops, an eighth of it with 8 crops deciding apart)."""
     return convert({**_shared(trial), "n_epochs": trial.suggest_categorical("n_epochs", [5, 10, 20]),
                     "clip_range": trial.suggest_categorical("clip_range", [0.1, 0.2, 0.3])})
 

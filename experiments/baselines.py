@@ -29,6 +29,7 @@ import yaml
 
 import spark_env
 from experiments.grid import ResultsStore
+from experiments.spec import cell_name
 from spark_env.data import DEFAULT_IMAGE_SET
 from spark_env.errors import ConfigError
 from spark_env.protocols import latest_env_id
@@ -73,29 +74,46 @@ def shipped_presets(experiment: str = "rl_benchmark") -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "results.csv").is_file()) if root.is_dir() else []
 
 
-def shipped_spec(folder: Path, spec_class: type):
+def shipped_spec(folder: Path, spec_class: type) -> Any:
     """The config shipped baselines were measured under, as a spec (fields it predates take their defaults)."""
     config = yaml.safe_load((folder / "config.yaml").read_text())
     known = {f.name for f in dataclasses.fields(spec_class)}
-    return spec_class(**{key: value for key, value in config.items() if key in known})
+    return spec_class(**{key: value for key, value in config.items() if key in known and key != "baselines"})
 
 
-def seed_run_folder(spec, out: Path, experiment: str = "rl_benchmark") -> int:
-    """Copy the shipped baselines ``spec.baselines`` names into a run folder that has no results yet; returns the
-    number of results rows copied (0 for a folder with results: a rerun resumes as usual)."""
+def check_shipped(spec: Any, experiment: str = "rl_benchmark") -> Path:
+    """The folder of the shipped baselines ``spec.baselines`` names, after checking that they were measured under
+    the spec's config (``MATCHED`` keys, the cells by the names that key their rows; the spec's seeds among the
+    shipped ones); a ConfigError names what differs."""
     name = spec.baselines
-    if name is None or (out / "results.csv").is_file():
-        return 0
     folder = SHIPPED / experiment / name
     if not (folder / "results.csv").is_file():
         raise ConfigError(f"no shipped baselines '{name}'; shipped: {', '.join(shipped_presets(experiment))}")
     shipped = shipped_spec(folder, type(spec))
-    differing = [key for key in MATCHED if getattr(shipped, key) != getattr(spec, key)]
+    differing = [key for key in MATCHED
+                 if _comparable(key, getattr(shipped, key)) != _comparable(key, getattr(spec, key))]
     extra_seeds = sorted(set(spec.seeds) - set(shipped.seeds))
     if differing or extra_seeds:
         detail = [f"{key}: run {getattr(spec, key)!r}, shipped {getattr(shipped, key)!r}" for key in differing]
         detail += [f"seeds {extra_seeds} are not shipped (shipped: {shipped.seeds})"] if extra_seeds else []
         raise ConfigError(f"baselines '{name}' were measured under another config; " + "; ".join(detail))
+    return folder
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """A config value as the grid sees it: cells by the names that key their rows."""
+    return [cell_name(cell) for cell in value] if key == "cells" else value
+
+
+def seed_run_folder(spec: Any, out: Path, experiment: str = "rl_benchmark") -> int:
+    """Copy the shipped baselines ``spec.baselines`` names (checked by ``check_shipped``) into a run folder that has
+    no results yet: the rows of the baseline agents among ``spec.agents`` measured with the same agent settings, and
+    the teacher and PTQ rows, for the spec's seeds. Returns the number of results rows copied (0 for a folder with
+    results: a rerun resumes as usual)."""
+    if spec.baselines is None or (out / "results.csv").is_file():
+        return 0
+    folder = check_shipped(spec, experiment)
+    shipped = shipped_spec(folder, type(spec))
     agents = [a for a in spec.agents if a in BASELINE_AGENTS and a in shipped.agents
               and spec.agent_kwargs.get(a, {}) == shipped.agent_kwargs.get(a, {})
               and spec.agent_overrides.get(a, {}) == shipped.agent_overrides.get(a, {})]
@@ -111,7 +129,8 @@ def seed_run_folder(spec, out: Path, experiment: str = "rl_benchmark") -> int:
     kernel = pd.read_csv(folder / "results.csv").cpu_capability.iloc[0]
     here = torch.backends.cpu.get_cpu_capability()
     note = "" if kernel == here else f"; they were made on the {kernel} kernel, this machine runs {here}"
-    print(f"{copied} baseline rows ({', '.join(agents)}, teacher, PTQ) copied from the shipped '{name}'{note}")
+    print(f"{copied} baseline rows ({', '.join(agents)}, teacher, PTQ) copied from the shipped '{spec.baselines}'"
+          f"{note}")
     return copied
 
 

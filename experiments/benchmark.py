@@ -115,9 +115,10 @@ class BenchmarkSpec:
                 except ConfigError:
                     raise ConfigError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}, or an agent (a "
                                       "registered name or 'package.module:factory')") from None
-        unknown = [m for m in self.method_overrides if m not in METHODS]
+        unknown = [m for m in self.method_overrides if m not in self.methods and m not in METHODS]
         if unknown:
-            raise ConfigError(f"method_overrides names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}")
+            raise ConfigError(f"method_overrides names unknown method(s) {unknown}; allowed: {', '.join(METHODS)}, "
+                              "or a method of this config's methods")
         if REFERENCE not in self.methods:
             raise ConfigError(f"methods must include the reference '{REFERENCE}' (paired differences are to it)")
         if not self.seeds:

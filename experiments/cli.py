@@ -57,23 +57,22 @@ def grid_main(argv: list[str] | None, doc: str | None, experiment: Experiment) -
     args = parser.parse_args(argv)
     try:
         spec, out = resolve(experiment.spec_class, experiment.name, args, f"runs/{experiment.name}")
+        grid = experiment.make_jobs(spec)
         if not args.dry_run:
             check_paths(spec)
+            # a user's agent that cannot act or learn fails now, not hours into the grid (and before the run folder
+            # records this config, so a corrected config is not refused as a different one)
+            check_user_agents(grid)
             write_resolved(spec, out)
+            if experiment.prepare is not None:
+                experiment.prepare(spec, out)
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error
-    grid = experiment.make_jobs(spec)
     if args.dry_run:
         print(f"{len(grid)} runs into {out}/")
         for job in grid:
             print(" ", job_label(job))
         return
-    try:
-        check_user_agents(grid)  # a user's agent that cannot act or learn fails now, not hours into the grid
-        if experiment.prepare is not None:
-            experiment.prepare(spec, out)
-    except ConfigError as error:
-        raise SystemExit(f"error: {error}") from error
     backend = make_backend(args.backend, args.address, args.gpus_per_run, args.workers or default_workers())
     store = ResultsStore(out, experiment.key_columns)
     run_grid(grid, experiment.job_function, store, backend, desc=experiment.name)

@@ -36,8 +36,10 @@ from torch import nn
 
 from experiments.common import write_table
 from spark_env.data import DEFAULT_IMAGE_SET, get_task, load_pairs
-from spark_env.errors import ConfigError
 from spark_env.data.io import to_tensor
+from spark_env.data.pairs import ImagePair
+from spark_env.errors import ConfigError
+from spark_env.quant import check_bits
 from spark_env.quant.onnx_export import export_onnx, onnx_parity, output_levels
 from spark_env.quant.student_file import load_student, save_student
 
@@ -67,8 +69,10 @@ def trained_student(preset: str, arch: str, bits: int, quantizer: str, steps: in
     for _ in range(steps):
         env.step(np.zeros(env.action_space.shape, np.float32))
     session = env.unwrapped.session
-    return save_student(session.student, session.config.task, session.quant,
+    path = save_student(session.student, session.config.task, session.quant,
                         out / f"{arch}_{session.config.task}_w{bits}a{bits}_{quantizer}_seed{seed}.pt")
+    env.close()
+    return path
 
 
 def run_folder_students(folder: Path) -> list[Path]:
@@ -77,11 +81,13 @@ def run_folder_students(folder: Path) -> list[Path]:
         raise ConfigError(f"run folder '{folder}' does not exist")
     files = sorted((folder / "students").rglob("*.pt"))
     if not files:
-        raise ConfigError(f"run folder '{folder}' has no students/: rerun it with --set save_students=true")
+        raise ConfigError(f"run folder '{folder}' has no students/: run the experiment into a new --out with "
+                          "--set save_students=true")
     return files
 
 
 def targets(files: list[Path], root: Path | None) -> Iterator[Target]:
+    """The students of ``files``, each named by its path under ``root`` (or its file name)."""
     for path in files:
         student, meta = load_student(path)
         relative = path.relative_to(root) if root is not None else Path(path.name)
@@ -106,7 +112,7 @@ def verdict(rows: pd.DataFrame, all_w8a8: bool) -> str:
 
 
 @torch.no_grad()
-def conv_floor(student: nn.Module, pairs) -> dict[str, float]:
+def conv_floor(student: nn.Module, pairs: list[ImagePair]) -> dict[str, float]:
     """How far PyTorch is from itself when only its convolution backend changes (oneDNN off: ATen's own
     convolutions): the share of output values within one 8-bit level and the largest difference. A low-bit network
     amplifies last-bit differences of its accumulations; this is the floor another runtime can be held to."""
@@ -114,9 +120,10 @@ def conv_floor(student: nn.Module, pairs) -> dict[str, float]:
     for pair in pairs:
         lq = to_tensor(pair.lq)
         reference = output_levels(student(lq))
-        with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="TF32 acceleration")  # setting the flags warns on a CPU build
-            other = output_levels(student(lq))
+            with torch.backends.mkldnn.flags(enabled=False):
+                other = output_levels(student(lq))
         difference = (reference - other).abs()
         shares.append(float((difference <= 1).float().mean()))
         largest = max(largest, float(difference.max()))
@@ -146,6 +153,18 @@ def export_and_check(target: Target, out: Path, test_folder: str | None, image_s
     return summary, [{"student": target.name, **row} for row in rows.to_dict("records")]
 
 
+def student_files(args: argparse.Namespace) -> tuple[list[Path], Path | None]:
+    """(student files, the folder their names are relative to) of the command line's source."""
+    if args.train:
+        for bits in args.bits:
+            check_bits(bits, "--bits")
+        return [trained_student(args.preset, arch, bits, args.quantizer, args.steps, args.seed, args.out)
+                for arch in args.arch for bits in args.bits], None
+    if args.run_folder is not None:
+        return run_folder_students(args.run_folder), args.run_folder / "students"
+    return args.student, None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -167,21 +186,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="also compare PyTorch with itself with oneDNN's convolutions off")
     parser.add_argument("--out", type=Path, default=Path("runs/onnx"), help="output folder")
     args = parser.parse_args(argv)
-    if args.train:
-        files, root = [trained_student(args.preset, arch, bits, args.quantizer, args.steps, args.seed, args.out)
-                       for arch in args.arch for bits in args.bits], None
-    elif args.run_folder is not None:
-        files, root = run_folder_students(args.run_folder), args.run_folder / "students"
-    else:
-        files, root = args.student, None
-    summaries, per_image = [], []
-    for target in targets(files, root):
-        summary, rows = export_and_check(target, args.out, args.test_folder, args.image_set,
-                                         args.conv_floor)
-        summaries.append(summary)
-        per_image += rows
-        print(f"{target.name}: {summary['parity']} (PSNR {summary['psnr_torch']:.3f} -> {summary['psnr_onnx']:.3f} "
-              f"dB, {summary['within_1_lsb']:.4%} within 1 level, {summary['onnx_kb']:.0f} kB)", flush=True)
+    try:
+        files, root = student_files(args)
+        summaries, per_image = [], []
+        for target in targets(files, root):
+            summary, rows = export_and_check(target, args.out, args.test_folder, args.image_set, args.conv_floor)
+            summaries.append(summary)
+            per_image += rows
+            print(f"{target.name}: {summary['parity']} (PSNR {summary['psnr_torch']:.3f} -> "
+                  f"{summary['psnr_onnx']:.3f} dB, {summary['within_1_lsb']:.4%} within 1 level, "
+                  f"{summary['onnx_kb']:.0f} kB)", flush=True)
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from error
     pd.DataFrame(per_image).to_csv(args.out / "parity.csv", index=False)
     table = pd.DataFrame(summaries)
     print(write_table(table, args.out, "summary", "ONNX export: onnxruntime vs the PyTorch student on the test "

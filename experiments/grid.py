@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-
-
 FILE_TABLES = ("policies", "students")  # tables whose rows are files: {"file": relative path, "data": bytes}
 
 

@@ -142,6 +142,7 @@ def check_run_agent(run: RunSpec) -> None:
     contract: spark_env.testing.check_agent)."""
     trial = replace(run, batch=2, preset="tiny", overrides={**run.overrides, "episode_steps": 2}, example_steps=(),
                     save_student=False)
+    env = None
     try:
         env = spark_env_for(trial)
         agent = make_agent(trial.agent, env, seed=0, **trial.agent_kwargs)
@@ -154,21 +155,25 @@ def check_run_agent(run: RunSpec) -> None:
                               f"expected finite float32 of shape {expected}")
         if agent_entry(trial.agent).learns:
             agent.learn(2 * trial.batch)
-        env.close()
     except Exception as error:  # the message names the agent and what failed, whatever raised it
         raise ConfigError(f"agent {run.agent!r} failed its check before the grid: {type(error).__name__}: {error}"
                           ) from error
+    finally:
+        if env is not None:
+            env.close()
 
 
 def check_user_agents(jobs: Sequence[Any]) -> None:
-    """``check_run_agent`` once per distinct agent named as ``"package.module:factory"`` among the jobs' runs (the
-    registered agents are covered by the project's tests)."""
+    """``check_run_agent`` once per agent named as ``"package.module:factory"`` among the jobs' runs and per setting
+    that changes its interface (its keyword arguments, action space, decision interval), on the first run with them;
+    the registered agents are covered by the project's tests."""
     checked = set()
     for job in jobs:
         run = getattr(job, "run", None)
         if run is None or not is_import_spec(run.agent):
             continue
-        key = (run.agent, repr(sorted(run.agent_kwargs.items())), repr(sorted(run.overrides.items())))
+        key = (run.agent, repr(sorted(run.agent_kwargs.items())), run.overrides.get("action_space"),
+               run.overrides.get("decision_interval"))
         if key not in checked:
             checked.add(key)
             check_run_agent(run)

@@ -38,9 +38,8 @@ import torch  # noqa: E402
 from experiments.cli import Experiment, grid_main  # noqa: E402
 from experiments.common import write_table  # noqa: E402
 from experiments.grid import ResultsStore  # noqa: E402
-from experiments.spec import check_batch  # noqa: E402
 from experiments.qat_runs import RunSpec, qat_run  # noqa: E402
-from experiments.rl_benchmark import cell_name  # noqa: E402
+from experiments.spec import cell_name, check_batch  # noqa: E402
 from experiments.stats import format_ci, kendall_tau, student_t_ci  # noqa: E402
 from spark_env.config import make_config  # noqa: E402
 from spark_env.data import get_task, load_pairs  # noqa: E402

@@ -18,9 +18,9 @@ from typing import Any
 from agents import agent_entry
 from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
-from experiments.spec import check_batch
 from experiments.qat_runs import QATJob, RunSpec
-from experiments.rl_benchmark import cell_name, reference_jobs
+from experiments.rl_benchmark import reference_jobs
+from experiments.spec import cell_name, check_batch
 from experiments.scoring import report_scores
 from spark_env.errors import ConfigError
 from spark_env.rewards import REWARDS, resolve_reward

@@ -11,7 +11,9 @@ final students on the test images give the learning curve (score against trainin
 seeds). Agents that do not learn (uniform, random, heuristics) just drive the measured run.
 
 ``baselines: <preset>`` starts a new run folder from the shipped rows of the baseline agents (uniform, random,
-heuristics, PGPE; experiments.baselines), so only the other agents run. ``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
+heuristics, PGPE; experiments.baselines), so only the other agents run.
+
+``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
 choose hyperparameters; the test images then score only the final table).
 
 Scores of a run (the tables use each learning agent's full budget):
@@ -32,12 +34,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agents import agent_entry
-from experiments.baselines import seed_run_folder
+from experiments.baselines import check_shipped, seed_run_folder
 from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.qat_runs import QATJob, RunSpec
 from experiments.scoring import HEURISTIC, report_scores
-from experiments.spec import check_batch
+from experiments.spec import cell_name, check_batch
 from spark_env.errors import ConfigError
 
 KEY_COLUMNS = ("cell", "agent", "seed")
@@ -75,17 +77,13 @@ class RLBenchmarkSpec:
             raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
         check_batch(self.batch)
         RunSpec(score_split=self.score_split, test_folders=self.test_folders)  # its checks name a bad value
+        if self.baselines is not None:
+            check_shipped(self)  # shipped under another config: an error now, before the run folder is written
 
     @property
     def budgets(self) -> list[int]:
         """Training env steps at which learning agents are measured (increasing, the last is ``train_steps``)."""
         return sorted({int(round(f * self.train_steps)) for f in self.checkpoints})
-
-
-def cell_name(cell: dict[str, Any]) -> str:
-    """``{task: sr_x2, arch: fsrcnn, w_bits: 2, a_bits: 2}`` -> ``"sr_x2 fsrcnn w_bits=2 a_bits=2"``."""
-    rest = " ".join(f"{k}={v}" for k, v in cell.items() if k not in ("task", "arch"))
-    return " ".join(str(p) for p in (cell.get("task", ""), cell.get("arch", ""), rest) if p)
 
 
 def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec, column: str) -> list[QATJob]:

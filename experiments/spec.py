@@ -94,3 +94,9 @@ def check_batch(batch: int) -> None:
     """Crops per QAT step of an experiment: ConfigError unless >= 1."""
     if batch < 1:
         raise ConfigError(f"batch={batch} is invalid; allowed: >= 1")
+
+
+def cell_name(cell: dict[str, Any]) -> str:
+    """``{task: sr_x2, arch: fsrcnn, w_bits: 2, a_bits: 2}`` -> ``"sr_x2 fsrcnn w_bits=2 a_bits=2"``."""
+    rest = " ".join(f"{k}={v}" for k, v in cell.items() if k not in ("task", "arch"))
+    return " ".join(str(p) for p in (cell.get("task", ""), cell.get("arch", ""), rest) if p)

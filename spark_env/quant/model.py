@@ -34,7 +34,8 @@ def _as_pair(bits: BitWidths, layer: str) -> tuple[int, int]:
     return check_bits(w_bits, f"w_bits of layer '{layer}'"), check_bits(a_bits, f"a_bits of layer '{layer}'")
 
 
-def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    """Replace the submodule at dotted ``name`` (e.g. ``body.blocks.0.conv1``) by ``module``."""
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
@@ -76,6 +77,6 @@ def quantize_model(model: nn.Module, w_bits: int = 4, a_bits: int = 4, activatio
         elif bit_widths is not None:
             override = bit_widths(name, conv)
         layer_w, layer_a = _as_pair(override, name) if override is not None else (w_bits, a_bits)
-        _set_submodule(student, name, QuantConv2d(conv, layer_w, layer_a, activation_quantizer, per_channel,
+        set_submodule(student, name, QuantConv2d(conv, layer_w, layer_a, activation_quantizer, per_channel,
                                                   weight_init))
     return student

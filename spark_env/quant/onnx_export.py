@@ -40,8 +40,8 @@ from spark_env.errors import ConfigError
 from spark_env.evaluation import measure_border
 from spark_env.metrics import psnr
 from spark_env.quant.layers import QuantConv2d
-from spark_env.quant.model import _set_submodule, quantized_layers
-from spark_env.quant.quantizers import _EPS, LSQQuantizer, PAMSQuantizer
+from spark_env.quant.model import quantized_layers, set_submodule
+from spark_env.quant.quantizers import ActivationQuantizer
 
 OPSET = 13
 INPUT_NAME, OUTPUT_NAME = "lq", "output"
@@ -57,24 +57,21 @@ def _onnx_modules():
     return onnx, onnxruntime
 
 
-def activation_grid(name: str, quantizer: nn.Module) -> tuple[float, int, int]:
+def activation_grid(name: str, quantizer: ActivationQuantizer) -> tuple[float, int, int]:
     """(step, qmin, qmax) of a layer's input quantizer: the values it produces are ``step * k`` for integers
-    ``qmin <= k <= qmax``. A ConfigError names the layer for a quantizer without an ONNX form."""
-    signed = bool(quantizer.signed)
-    if isinstance(quantizer, LSQQuantizer):
+    ``qmin <= k <= qmax``. A ConfigError names the layer for a quantizer without an integer grid."""
+    try:
         qmin, qmax = quantizer.grid()
-        return float(quantizer.step.detach().abs() + _EPS), qmin, qmax
-    if isinstance(quantizer, PAMSQuantizer):
-        levels = 2 ** (quantizer.bits - 1) - 1 if signed else 2 ** quantizer.bits - 1
-        step = (quantizer.alpha.detach().abs() + _EPS) / levels
-        return float(step), (-levels if signed else 0), levels
-    raise ConfigError(f"layer '{name}': activation quantizer {type(quantizer).__name__} has no ONNX export; "
-                      "supported: LSQQuantizer, PAMSQuantizer")
+        return float(quantizer.effective_step().detach()), qmin, qmax
+    except NotImplementedError as error:
+        raise ConfigError(f"layer '{name}': activation quantizer {type(quantizer).__name__} has no ONNX export "
+                          f"({error}); supported: LSQQuantizer, PAMSQuantizer") from None
 
 
 class DeployedConv(nn.Module):
-    """A QuantConv2d frozen for export: the input through Q/DQ at the learned step and a Clip to its grid, the weight as the student's
-    dequantized weight behind a Q/DQ pair at its learned steps (folded into int8 codes after export)."""
+    """A QuantConv2d frozen for export: the input through Q/DQ at the learned step and a Clip to its grid, the weight
+    as the student's dequantized weight behind a Q/DQ pair at its learned steps (folded into int8 codes after
+    export)."""
 
     def __init__(self, name: str, layer: QuantConv2d) -> None:
         super().__init__()
@@ -93,7 +90,7 @@ class DeployedConv(nn.Module):
         weights = layer.weight_quantizer
         with torch.no_grad():
             self.register_buffer("weight", weights(conv.weight).detach().clone())  # the student's own values
-            self.register_buffer("weight_step", (weights.scale.detach().abs() + _EPS).clone())
+            self.register_buffer("weight_step", weights.effective_scale().detach().clone())
         self.weight_axis = weights.axis if weights.per_channel else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +118,7 @@ def deployable(student: nn.Module) -> nn.Module:
         raise ConfigError("the network has no quantized layer: export a student (spark_env.quant.quantize_model)")
     frozen = copy.deepcopy(student).eval()
     for name, layer in quantized_layers(frozen).items():
-        _set_submodule(frozen, name, DeployedConv(name, layer))
+        set_submodule(frozen, name, DeployedConv(name, layer))
     return frozen
 
 

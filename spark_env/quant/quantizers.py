@@ -168,8 +168,12 @@ class WeightQuantizer(nn.Module):
                 best_err = torch.where(better, err, best_err)
         self.scale.copy_(best)
 
+    def effective_scale(self) -> torch.Tensor:
+        """The step the quantizer applies (per channel or one element): ``|scale| + eps``."""
+        return self.scale.abs() + _EPS
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        scale = self.scale.abs() + _EPS
+        scale = self.effective_scale()
         grad_factor = 1.0 / math.sqrt(self._channels_last(weight).shape[1] * self.qmax)
         if _twice_differentiable.get():
             return lsq_fake_quantize(weight, scale, self.qmin, self.qmax, grad_factor,
@@ -199,6 +203,14 @@ class ActivationQuantizer(nn.Module):
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def grid(self) -> tuple[int, int]:
+        """(qmin, qmax): the outputs are ``effective_step() * k`` for integers ``qmin <= k <= qmax``."""
+        raise NotImplementedError(f"{type(self).__name__} defines no integer grid")
+
+    def effective_step(self) -> torch.Tensor:
+        """The step between output levels (one element)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no step")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.observer is not None:
             self.observer.update(x)
@@ -222,12 +234,15 @@ class LSQQuantizer(ActivationQuantizer):
         self.signed.fill_(signed)
         self.step.fill_(max(max_value, _EPS) / self.grid()[1])
 
+    def effective_step(self) -> torch.Tensor:
+        return self.step.abs() + _EPS
+
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         qmin, qmax = self.grid()
         grad_factor = 1.0 / math.sqrt(x[0].numel() * qmax)
         if _twice_differentiable.get():
-            return lsq_fake_quantize(x, self.step.abs() + _EPS, qmin, qmax, grad_factor)
-        return learnable_fake_quantize(x, self.step.abs() + _EPS, self.zero_point, qmin, qmax, grad_factor)
+            return lsq_fake_quantize(x, self.effective_step(), qmin, qmax, grad_factor)
+        return learnable_fake_quantize(x, self.effective_step(), self.zero_point, qmin, qmax, grad_factor)
 
 
 class PAMSQuantizer(ActivationQuantizer):
@@ -242,15 +257,21 @@ class PAMSQuantizer(ActivationQuantizer):
         self.signed.fill_(signed)
         self.alpha.fill_(max(max_value, _EPS))
 
+    def grid(self) -> tuple[int, int]:
+        """``(-levels, levels)`` signed, ``(0, levels)`` unsigned: ``2^(b-1) - 1`` / ``2^b - 1`` steps per side."""
+        if bool(self.signed):
+            levels = 2 ** (self.bits - 1) - 1
+            return -levels, levels
+        return 0, 2 ** self.bits - 1
+
+    def effective_step(self) -> torch.Tensor:
+        return (self.alpha.abs() + _EPS) / self.grid()[1]
+
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         alpha = self.alpha.abs() + _EPS
-        if bool(self.signed):
-            clipped = torch.minimum(torch.maximum(x, -alpha), alpha)
-            levels = 2 ** (self.bits - 1) - 1
-        else:
-            clipped = torch.minimum(torch.relu(x), alpha)
-            levels = 2 ** self.bits - 1
-        step = (alpha / levels).detach()
+        clipped = torch.minimum(torch.maximum(x, -alpha), alpha) if bool(self.signed) else \
+            torch.minimum(torch.relu(x), alpha)
+        step = (alpha / self.grid()[1]).detach()
         return clipped + (torch.round(clipped / step) * step - clipped).detach()
 
 

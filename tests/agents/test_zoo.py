@@ -12,7 +12,7 @@ import yaml
 
 from agents import EPISODIC_ENV, EPISODIC_SB3
 from agents.sb3 import DEFAULTS
-from experiments.qat_runs import RunSpec, qat_run
+from experiments.qat_runs import RunSpec, check_run_agent, qat_run
 
 
 ZOO_CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "zoo"
@@ -41,8 +41,10 @@ def test_the_zoo_trains_in_the_benchmarks_setting(zoo_model):
 
 def test_a_zoo_model_is_measured_like_any_agent(zoo_model):
     path, _ = zoo_model
-    result = qat_run(RunSpec(agent="agents.zoo:ZooPolicy", agent_kwargs={"path": str(path), "algo": "ppo"},
-                             preset="tiny", overrides={**EPISODIC_ENV, "episode_steps": 4}, seed=0))
+    run = RunSpec(agent="agents.zoo:ZOO_EPISODIC", agent_kwargs={"path": str(path), "algo": "ppo"},
+                  preset="tiny", overrides={"episode_steps": 4}, seed=0)
+    check_run_agent(run)  # what a grid does first
+    result = qat_run(run)
     assert np.isfinite(result.metrics["psnr"]) and result.metrics["qat_steps"] == 4
 
 

@@ -60,9 +60,11 @@ def test_a_differing_config_is_refused_by_name(shipped, monkeypatch, tmp_path):
     monkeypatch.setattr(baselines, "SHIPPED", target.parents[1])
     for change, named in (({"batch": 4}, "batch: run 4, shipped 2"), ({"seeds": [0, 5]}, "seeds [5] are not shipped"),
                           ({"baselines": "nope"}, "no shipped baselines 'nope'; shipped: tiny")):
-        spec = RLBenchmarkSpec(**{**TINY, "baselines": "tiny", **change})
-        with pytest.raises(ConfigError, match=re.escape(named)):
-            baselines.seed_run_folder(spec, tmp_path / "run")
+        with pytest.raises(ConfigError, match=re.escape(named)):  # when the config is read, before any folder
+            RLBenchmarkSpec(**{**TINY, "baselines": "tiny", **change})
+    cells = [{"task": "sr_x2", "arch": "fsrcnn", "w_bits": 4}]
+    with pytest.raises(ConfigError, match="cells: run"):
+        RLBenchmarkSpec(**{**TINY, "cells": cells, "baselines": "tiny"})
 
 
 @pytest.mark.parametrize("preset", baselines.shipped_presets())

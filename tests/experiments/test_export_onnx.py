@@ -3,13 +3,11 @@ import pandas as pd
 import pytest
 
 from experiments import export_onnx
-from spark_env.errors import ConfigError
-
 
 
 def test_train_export_and_check(tmp_path):
-    status = export_onnx.main(["--train", "--arch", "fsrcnn", "--bits", "8", "--steps", "2", "--conv-floor", "--image-set", "v0",
-                               "--out", str(tmp_path)])
+    status = export_onnx.main(["--train", "--arch", "fsrcnn", "--bits", "8", "--steps", "2", "--conv-floor",
+                               "--image-set", "v0", "--out", str(tmp_path)])
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert status == 0 and summary.parity.tolist() == ["pass"]
     assert summary.bits.tolist() == ["W8A8"] and summary.images.tolist() == [3] and summary.max_lsb.max() <= 1
@@ -20,9 +18,11 @@ def test_train_export_and_check(tmp_path):
 
 
 def test_missing_sources_are_named(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(SystemExit, match="run folder .* does not exist"):
         export_onnx.main(["--run-folder", str(tmp_path / "nowhere")])
-    with pytest.raises(ConfigError, match="save_students=true"):
+    with pytest.raises(SystemExit, match="into a new --out with --set save_students=true"):
         export_onnx.main(["--run-folder", str(tmp_path)])
-    with pytest.raises(ConfigError, match="student file .* does not exist"):
+    with pytest.raises(SystemExit, match="student file .* does not exist"):
         export_onnx.main(["--student", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--bits=9 is not supported; allowed: integers 2..8"):
+        export_onnx.main(["--train", "--bits", "9", "--out", str(tmp_path)])
