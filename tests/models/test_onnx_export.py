@@ -10,9 +10,9 @@ import torch
 import spark_env  # noqa: F401
 from spark_env.data import get_task, load_pairs
 from spark_env.errors import ConfigError
-from spark_env.models import build_model, save_weights, shipped_teachers
+from spark_env.models import ARCHITECTURES, build_model, save_weights, shipped_teachers
 from spark_env.quant import QuantSettings, calibrate, quantize_model, quantized_layers
-from spark_env.quant.onnx_export import deployable, export_onnx, onnx_parity
+from spark_env.quant.onnx_export import OnnxStudent, deployable, export_onnx, onnx_parity, output_levels
 from spark_env.quant.quantizers import ActivationQuantizer
 from spark_env.quant.student_file import load_student, save_student
 
@@ -57,6 +57,22 @@ def test_onnxruntime_matches_the_student_on_the_test_images(arch, bits, tmp_path
     assert np.mean([r["within_1_lsb"] for r in rows]) >= 0.999
     if bits == 8:
         assert max(r["max_lsb"] for r in rows) <= 1
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_architecture_exports_and_runs(arch, tmp_path):
+    """Every registered architecture (edsr_official too, which has no shipped teacher: random weights) exports at
+    W8A8 with every output value within one 8-bit level of the student's, and at W2A2 runs with the student's
+    output shape."""
+    x = torch.rand(1, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    for bits in (8, 2):
+        student = random_student(arch, bits)
+        deployed = OnnxStudent(export_onnx(student, tmp_path / f"{arch}_{bits}.onnx").path)
+        with torch.no_grad():
+            reference, exported = student(x), deployed(x)
+        assert exported.shape == reference.shape
+        if bits == 8:
+            assert (output_levels(reference) - output_levels(exported)).abs().max() <= 1
 
 
 def test_the_file_holds_int8_codes_and_one_qdq_pair_per_quantized_input(tmp_path):
