@@ -81,10 +81,10 @@ def shipped_spec(folder: Path, spec_class: type) -> Any:
     return spec_class(**{key: value for key, value in config.items() if key in known and key != "baselines"})
 
 
-def check_shipped(spec: Any, experiment: str = "rl_benchmark") -> Path:
-    """The folder of the shipped baselines ``spec.baselines`` names, after checking that they were measured under
-    the spec's config (``MATCHED`` keys, the cells by the names that key their rows; the spec's seeds among the
-    shipped ones); a ConfigError names what differs."""
+def check_shipped(spec: Any, experiment: str = "rl_benchmark") -> tuple[Path, Any]:
+    """(folder, shipped config as a spec) of the shipped baselines ``spec.baselines`` names, after checking that they
+    were measured under the spec's config (``MATCHED`` keys, the cells by the names that key their rows; the spec's
+    seeds among the shipped ones); a ConfigError names what differs."""
     name = spec.baselines
     folder = SHIPPED / experiment / name
     if not (folder / "results.csv").is_file():
@@ -97,7 +97,7 @@ def check_shipped(spec: Any, experiment: str = "rl_benchmark") -> Path:
         detail = [f"{key}: run {getattr(spec, key)!r}, shipped {getattr(shipped, key)!r}" for key in differing]
         detail += [f"seeds {extra_seeds} are not shipped (shipped: {shipped.seeds})"] if extra_seeds else []
         raise ConfigError(f"baselines '{name}' were measured under another config; " + "; ".join(detail))
-    return folder
+    return folder, shipped
 
 
 def _comparable(key: str, value: Any) -> Any:
@@ -112,26 +112,23 @@ def seed_run_folder(spec: Any, out: Path, experiment: str = "rl_benchmark") -> i
     results: a rerun resumes as usual)."""
     if spec.baselines is None or (out / "results.csv").is_file():
         return 0
-    folder = check_shipped(spec, experiment)
-    shipped = shipped_spec(folder, type(spec))
+    folder, shipped = check_shipped(spec, experiment)
     agents = [a for a in spec.agents if a in BASELINE_AGENTS and a in shipped.agents
               and spec.agent_kwargs.get(a, {}) == shipped.agent_kwargs.get(a, {})
               and spec.agent_overrides.get(a, {}) == shipped.agent_overrides.get(a, {})]
-    copied = 0
+    copied = {}
     for table in TABLES:
         path = folder / f"{table}.csv"
-        if not path.is_file():
-            continue
-        frame = pd.read_csv(path)
-        frame = frame[frame.agent.isin([*agents, *REFERENCE_ROWS]) & frame.seed.isin(spec.seeds)]
-        frame.to_csv(out / f"{table}.csv", index=False)
-        copied += len(frame) if table == "results" else 0
-    kernel = pd.read_csv(folder / "results.csv").cpu_capability.iloc[0]
-    here = torch.backends.cpu.get_cpu_capability()
+        if path.is_file():
+            frame = pd.read_csv(path)
+            copied[table] = frame[frame.agent.isin([*agents, *REFERENCE_ROWS]) & frame.seed.isin(spec.seeds)]
+            copied[table].to_csv(out / f"{table}.csv", index=False)
+    rows = copied["results"]
+    kernel, here = rows.cpu_capability.iloc[0], torch.backends.cpu.get_cpu_capability()
     note = "" if kernel == here else f"; they were made on the {kernel} kernel, this machine runs {here}"
-    print(f"{copied} baseline rows ({', '.join(agents)}, teacher, PTQ) copied from the shipped '{spec.baselines}'"
-          f"{note}")
-    return copied
+    print(f"{len(rows)} baseline rows ({', '.join(agents)}, teacher, PTQ) copied from the shipped "
+          f"'{spec.baselines}'{note}")
+    return len(rows)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,6 @@ Needs the ``onnx`` extra: ``pip install -e ".[onnx]"``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ import torch
 from torch import nn
 
 from experiments.common import write_table
+from experiments.qat_runs import safe_name
 from spark_env.data import DEFAULT_IMAGE_SET, get_task, load_pairs
 from spark_env.data.io import to_tensor
 from spark_env.data.pairs import ImagePair
@@ -91,7 +91,7 @@ def targets(files: list[Path], root: Path | None) -> Iterator[Target]:
     for path in files:
         student, meta = load_student(path)
         relative = path.relative_to(root) if root is not None else Path(path.name)
-        yield Target(re.sub(r"[^A-Za-z0-9_=-]+", "_", str(relative.with_suffix(""))), student, meta)
+        yield Target(safe_name(str(relative.with_suffix(""))), student, meta)
 
 
 def float_bytes(student: nn.Module) -> int:

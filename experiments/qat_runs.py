@@ -315,8 +315,14 @@ def run_job(job: QATJob) -> dict[str, list[dict]]:
             "results": rows}
 
 
+def safe_name(text: str) -> str:
+    """``text`` as one file or folder name: every run of characters other than letters, digits, ``_``, ``=`` and
+    ``-`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_=-]+", "_", text)
+
+
 def key_path(key: dict[str, Any]) -> str:
     """A relative folder path from a job key's values: ``{"cell": "sr_x2 fsrcnn", "agent": "pgpe", "seed": 3}`` ->
-    ``sr_x2_fsrcnn/pgpe/seed3`` (anything but letters, digits, ``_``, ``=`` and ``-`` becomes ``_``)."""
+    ``sr_x2_fsrcnn/pgpe/seed3`` (each part a ``safe_name``)."""
     parts = [f"{k}{v}" if isinstance(v, int) else str(v) for k, v in key.items()]
-    return "/".join(re.sub(r"[^A-Za-z0-9_=-]+", "_", part) for part in parts)
+    return "/".join(safe_name(part) for part in parts)

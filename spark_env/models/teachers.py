@@ -36,11 +36,23 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A network's state dict as detached CPU copies (what a weight or student file stores)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def rebuild_network(arch: str, scale: int, config: dict) -> RestorationNet:
+    """A network of a weight file's architecture and options, with random weights that its state dict overwrites;
+    the caller's global torch generator is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        return build_model(arch, scale, **config)
+
+
 def save_weights(model: RestorationNet, arch: str, task: str, path: str | Path) -> str:
     """Save a network with the metadata needed to rebuild it; returns the file's SHA-256."""
     payload = {"format_version": FORMAT_VERSION, "arch": arch, "task": task, "scale": model.scale,
                "config": dict(model.config),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+               "state_dict": cpu_state_dict(model)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
@@ -58,8 +70,7 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"weight file '{path}' is not a spark_env weight file of format version {FORMAT_VERSION}")
-    with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the caller's generator alone
-        model = build_model(payload["arch"], payload["scale"], **payload["config"])
+    model = rebuild_network(payload["arch"], payload["scale"], payload["config"])
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as error:

@@ -113,11 +113,11 @@ class DeployedConv(nn.Module):
 def deployable(student: nn.Module) -> nn.Module:
     """A copy of a fake-quantized student (eval mode) with every QuantConv2d frozen as a ``DeployedConv``: what
     ``export_onnx`` exports. It computes what the student computes, up to ties in the input rounding."""
-    layers = quantized_layers(student)
+    frozen = copy.deepcopy(student).eval()
+    layers = quantized_layers(frozen)
     if not layers:
         raise ConfigError("the network has no quantized layer: export a student (spark_env.quant.quantize_model)")
-    frozen = copy.deepcopy(student).eval()
-    for name, layer in quantized_layers(frozen).items():
+    for name, layer in layers.items():
         set_submodule(frozen, name, DeployedConv(name, layer))
     return frozen
 

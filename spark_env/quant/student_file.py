@@ -17,7 +17,8 @@ from torch import nn
 
 from spark_env.errors import ConfigError
 from spark_env.models.common import RestorationNet
-from spark_env.models.registry import ARCHITECTURES, build_model
+from spark_env.models.registry import ARCHITECTURES
+from spark_env.models.teachers import cpu_state_dict, rebuild_network
 from spark_env.quant.model import quantize_model, quantized_layers
 from spark_env.quant.student import QuantSettings
 
@@ -43,7 +44,7 @@ def student_payload(student: RestorationNet, task: str, settings: QuantSettings)
     return {"format_version": FORMAT_VERSION, "kind": KIND, "arch": architecture_name(student), "task": task,
             "scale": student.scale, "config": dict(student.config), "quant": dataclasses.asdict(settings),
             "layer_bits": {name: list(layer.bits) for name, layer in layers.items()},
-            "state_dict": {k: v.detach().cpu().clone() for k, v in student.state_dict().items()}}
+            "state_dict": cpu_state_dict(student)}
 
 
 def save_student(student: RestorationNet, task: str, settings: QuantSettings, path: str | Path) -> Path:
@@ -72,8 +73,7 @@ def load_student(path: str | Path) -> tuple[nn.Module, dict]:
         raise ConfigError(f"'{path}' is not a spark_env student file of format version {FORMAT_VERSION} (a teacher "
                           "weight file loads with spark_env.models.load_weights)")
     settings = QuantSettings(**payload["quant"])
-    with torch.random.fork_rng(devices=[]):  # random init, overwritten: leave the caller's generator alone
-        fp_model = build_model(payload["arch"], payload["scale"], **payload["config"])
+    fp_model = rebuild_network(payload["arch"], payload["scale"], payload["config"])
     student = quantize_model(fp_model, settings.w_bits, settings.a_bits, settings.activation_quantizer,
                              settings.per_channel, "minmax", settings.quantize_head, settings.quantize_tail,
                              bit_widths={name: tuple(bits) for name, bits in payload["layer_bits"].items()})
