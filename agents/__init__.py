@@ -12,7 +12,9 @@ Exploration held for a whole run (``EPISODIC``): ``ppo_episodic`` / ``a2c_episod
 action space with one decision per run (``decision_interval: 0``, the registered env overrides) and one action for
 every crop, so each Gaussian draw is judged by the run's return; ``spark_episodic`` is PGPE on the SPARK agent's
 3-conv CNN (parameter-space noise held per episode, antithetic pairs on the same seed); ``random_weights`` is their
-random baseline: one uniformly random channel-weight vector per run.
+random baseline: one uniformly random channel-weight vector per run. ``ppo_episodic_crn`` / ``a2c_episodic_crn``
+add common random numbers: the 4 runs of a rollout start from one QAT seed (``episodes_per_seed: 4``). ``cmaes``
+(``cma``'s CMA-ES on the 4 channel weights, one QAT seed per generation of 4) is the black-box reference.
 """
 from __future__ import annotations
 
@@ -52,13 +54,19 @@ EPISODIC_ENV = {"action_space": "channel_weights", "decision_interval": 0}
 SPARK_EPISODIC = {"policy": "cnn", "sigma": 0.2, "lr": 0.25}
 
 
-def _episodic_sb3_factory(algorithm: str):
+# Common random numbers (``*_episodic_crn``): the runs of one rollout start from one QAT seed (``episodes_per_seed``
+# = the rollout's 4 runs), so the rollout-normalised advantages compare actions on equal terms: the seed-to-seed
+# spread of a run's return, twice the policy effect (docs/rl_benchmark.md), cancels as in PGPE's pairs.
+EPISODIC_CRN_ENV = {**EPISODIC_ENV, "episodes_per_seed": 4}
+
+
+def _episodic_sb3_factory(name: str, algorithm: str, env_needs: dict):
     def factory(env, seed: int = 0, **kwargs) -> Agent:
         from agents.sb3 import SB3Agent
         config = env.unwrapped.config
-        if (config.action_space, config.decision_interval) != tuple(EPISODIC_ENV.values()):
-            raise ValueError(f"{algorithm}_episodic needs an env with {EPISODIC_ENV}; this env has action_space="
-                             f"{config.action_space!r}, decision_interval={config.decision_interval}")
+        found = {key: getattr(config, key) for key in env_needs}
+        if found != env_needs:
+            raise ValueError(f"{name} needs an env with {env_needs}; this env has {found}")
         settings = {**EPISODIC_SB3[algorithm], **kwargs}
         return SB3Agent(env, algorithm, seed=seed, shared_decision=True, **settings)
     return factory
@@ -66,6 +74,11 @@ def _episodic_sb3_factory(algorithm: str):
 
 def _spark_episodic(env, seed: int = 0, **kwargs) -> Agent:
     return PGPEAgent(env, seed=seed, **{**SPARK_EPISODIC, **kwargs})
+
+
+def _cmaes(env, seed: int = 0, **kwargs) -> Agent:
+    from agents.cmaes import CMAESAgent  # imports the optional cma package only when asked for
+    return CMAESAgent(env, seed=seed, **kwargs)
 
 
 def _heuristic_factory(channel: str):
@@ -81,8 +94,15 @@ register_agent("pgpe", PGPEAgent, learns=True, summary="PGPE on 4 weights of the
 for _name in SB3_NAMES:
     register_agent(_name, _sb3_factory(_name), learns=True, summary=f"Stable-Baselines3 {_name.upper()}")
 for _name in EPISODIC_SB3:
-    register_agent(f"{_name}_episodic", _episodic_sb3_factory(_name), learns=True, env_overrides=EPISODIC_ENV,
+    register_agent(f"{_name}_episodic", _episodic_sb3_factory(f"{_name}_episodic", _name, EPISODIC_ENV), learns=True,
+                   env_overrides=EPISODIC_ENV,
                    summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run")
+    register_agent(f"{_name}_episodic_crn", _episodic_sb3_factory(f"{_name}_episodic_crn", _name,
+                                                                      EPISODIC_CRN_ENV), learns=True,
+                   env_overrides=EPISODIC_CRN_ENV,
+                   summary=f"{_name}_episodic with common random numbers: a rollout's 4 runs share one QAT seed")
+register_agent("cmaes", _cmaes, learns=True, env_overrides=EPISODIC_ENV,
+               summary="CMA-ES on the 4 channel weights, one decision per run, one QAT seed per generation")
 register_agent("spark_episodic", _spark_episodic, learns=True,
                summary="PGPE on the SPARK agent's 3-conv CNN (noise in parameter space, held per episode)")
 register_agent("uniform", UniformAgent, learns=False, summary="the zero action: uniform KD")

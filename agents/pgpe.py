@@ -1,16 +1,8 @@
 """PGPE: policy gradients with parameter-based exploration (Sehnke et al., 2010), symmetric sampling on paired runs.
 
-Two policy classes (``policy``), both starting at uniform KD:
-
-* ``linear`` (4 numbers): ``a = clip(sum_c w_c * z_c(grid), -1, 1)``, with ``z_c`` the per-grid z-score of
-  difficulty channel ``c`` over the 64 cells (spark_env.action_spaces: ``w = 0.25`` for every channel is
-  ``heuristic_combined``, ``w = 0`` uniform KD, where training starts). In the env's ``map`` action space the agent
-  sends that map; in the ``channel_weights`` space it sends the 4 weights (the same run, computed by the env, as
-  long as every weight is within the space's bounds [-1, 1], which the env clips to).
-* ``cnn``: the built-in SPARK agent's 3-conv policy network (agents.spark.SparkPolicy, ``hidden`` channels), the map
-  ``tanh(CNN(grid))``; the parameters are its weights and biases (10,721 at ``hidden=32``), the last convolution
-  starting at zero (the zero map: uniform KD). This is the SPARK agent's own policy class searched with the
-  exploration that makes the linear policy learn (``spark_episodic``). Map action space only.
+Two policy classes (``policy``), both starting at uniform KD: ``linear`` (4 weights of the z-scored difficulty
+channels; ``w = 0.25`` each is ``heuristic_combined``) and ``cnn`` (the SPARK agent's 3-conv CNN, 10,721 parameters:
+``spark_episodic``), as agents.parameter_search describes.
 
 Exploration is in parameter space, not in the actions: every episode acts deterministically with ``mu + eps`` or
 ``mu - eps`` (``eps ~ N(0, sigma^2)`` per parameter), and the two episodes of a pair start from the *same* QAT seed,
@@ -31,23 +23,13 @@ counts with the divergence penalty in its return.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from agents.base import Agent, agent_config, Callback
-from agents.loop import run_loop
-from agents.spark import SparkPolicy
-from spark_env.action_spaces import channel_weights_map
+from agents.base import agent_config, Callback
+from agents.parameter_search import ParameterSearchAgent
 from spark_env.difficulty import CHANNELS
-
-SEED_RANGE = 2 ** 31 - 1
-
-
-POLICIES = ("linear", "cnn")
 
 
 @dataclass
@@ -62,115 +44,28 @@ class PGPEConfig:
     seed: int = 0
 
 
-class LinearChannelPolicy:
-    """Parameters: the 4 weights of the z-scored difficulty channels."""
-
-    def __init__(self, config: PGPEConfig, action_space: str) -> None:
-        if len(config.init) != len(CHANNELS):
-            raise ValueError(f"init has {len(config.init)} weights; expected {len(CHANNELS)} (one per channel)")
-        self.action_space = action_space
-
-    @staticmethod
-    def initial(config: PGPEConfig) -> np.ndarray:
-        return np.asarray(config.init, dtype=np.float64)
-
-    def actions(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
-        """(B, 4, 8, 8) grids -> the map (B, 8, 8), or the weights (B, 4) in the channel_weights space."""
-        if self.action_space == "channel_weights":
-            return np.tile(theta.astype(np.float32), (grids.shape[0], 1))
-        return channel_weights_map(theta, grids)
-
-    @staticmethod
-    def named(theta: np.ndarray) -> dict[str, float]:
-        return {f"w_{channel}": float(w) for channel, w in zip(CHANNELS, theta)}
-
-
-class ConvMapPolicy:
-    """Parameters: the weights and biases of the SPARK policy CNN (agents.spark.SparkPolicy), flattened."""
-
-    def __init__(self, config: PGPEConfig, action_space: str) -> None:
-        if action_space != "map":
-            raise ValueError(f"policy='cnn' outputs an 8x8 map; the env's action_space is {action_space!r} "
-                             "(allowed: map)")
-        with torch.random.fork_rng(devices=[]):  # torch's global generator is left as it was
-            torch.manual_seed(config.seed)
-            self.network = SparkPolicy(config.hidden).net
-
-    def initial(self, config: PGPEConfig) -> np.ndarray:
-        """The network's default initialisation (drawn from the agent's seed), with the last convolution at zero
-        (the zero map)."""
-        with torch.no_grad():
-            self.network[-1].weight.zero_()
-            self.network[-1].bias.zero_()
-        return torch.nn.utils.parameters_to_vector(self.network.parameters()).detach().double().numpy()
-
-    def actions(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
-        torch.nn.utils.vector_to_parameters(torch.from_numpy(theta).float(), self.network.parameters())
-        with torch.no_grad():
-            return torch.tanh(self.network(torch.from_numpy(grids))[:, 0]).numpy().astype(np.float32)
-
-    @staticmethod
-    def named(theta: np.ndarray) -> dict[str, float]:
-        return {"parameter_norm": float(np.linalg.norm(theta))}
-
-
-class PGPEAgent(Agent):
+class PGPEAgent(ParameterSearchAgent):
     name = "pgpe"
+    config_class = PGPEConfig
 
     def __init__(self, env, config: PGPEConfig | None = None, seed: int | None = None, **overrides) -> None:
-        self.config = agent_config(PGPEConfig, config, seed, overrides)
-        if self.config.sigma <= 0 or self.config.lr <= 0 or self.config.pairs_per_update < 1:
-            raise ValueError(f"PGPE needs sigma > 0, lr > 0 and pairs_per_update >= 1; got {self.config}")
-        if self.config.policy not in POLICIES:
-            raise ValueError(f"unknown PGPE policy {self.config.policy!r}; allowed: {', '.join(POLICIES)}")
-        super().__init__(env, self.config.seed)
-        self.policy_class = self._policy_class()
-        self.rng = np.random.default_rng(self.config.seed)
-        self.mu = self.policy_class.initial(self.config)
+        config = agent_config(PGPEConfig, config, seed, overrides)
+        if config.sigma <= 0 or config.lr <= 0 or config.pairs_per_update < 1:
+            raise ValueError(f"PGPE needs sigma > 0, lr > 0 and pairs_per_update >= 1; got {config}")
+        super().__init__(env, config)
         self.scale: float | None = None
-        self._unspent_steps = 0  # budget of earlier learn calls too small for a whole pair, carried over
         self._pending: list[tuple[np.ndarray, float, float]] = []  # pairs since the last update
-        self._measured_pair_steps: int | None = None
-        self.history: list[dict] = []  # one row per pair: seed, returns, mu after the update (when one happened)
-
-    def _policy_class(self) -> LinearChannelPolicy | ConvMapPolicy:
-        policy_class = LinearChannelPolicy if self.config.policy == "linear" else ConvMapPolicy
-        return policy_class(self.config, self.action_space_name)
-
-    def _pair_steps(self) -> int | None:
-        """Env steps of one pair: from a SparkKD config when the env has one, else as measured (None before the
-        first pair)."""
-        unwrapped = self.env.unwrapped
-        config = getattr(unwrapped, "config", None)
-        if config is None:
-            return self._measured_pair_steps
-        return 2 * config.episode_env_steps * getattr(unwrapped, "num_envs", 1)
-
-    def policy(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
-        """Actions of the policy with parameters ``theta`` on grids (B, 4, 8, 8), in the env's action space."""
-        return self.policy_class.actions(theta, grids)
-
-    def act_batch(self, grids, deterministic=False):
-        return self.policy(self.mu, grids)
-
-    def _episode(self, weights: np.ndarray, seed: int) -> tuple[float, int]:
-        """One whole episode with fixed weights from the QAT seed; returns (return, env steps taken)."""
-        result = run_loop(self.env, lambda grids, info: self.policy(weights, grids), math.inf,
-                          lambda: self.env.reset(seed=seed), agent=self, until_episode_end=True)
-        return result.episode_return, result.steps_done
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "PGPEAgent":
         self._unspent_steps += total_steps
         done_steps = 0
-        while self._unspent_steps >= (self._pair_steps() or 1):
-            seed = int(self.rng.integers(0, SEED_RANGE)) if self._seed_used or self.seed is None else self.seed
-            self._seed_used = True
+        while self._unspent_steps >= 2 * (self._episode_steps() or 1):
+            seed = self._next_seed()
             eps = self.rng.normal(0.0, self.config.sigma, self.mu.shape)
             plus, steps_plus = self._episode(self.mu + eps, seed)
             minus, steps_minus = self._episode(self.mu - eps, seed)
             done_steps += steps_plus + steps_minus
             self._unspent_steps -= steps_plus + steps_minus
-            self._measured_pair_steps = steps_plus + steps_minus
             self._pending.append((eps, plus, minus))
             self.history.append({"step": done_steps, "seed": seed, "return_plus": plus, "return_minus": minus})
             if len(self._pending) == self.config.pairs_per_update:
@@ -190,19 +85,3 @@ class PGPEAgent(Agent):
             return
         direction = np.mean([eps / self.config.sigma * half for (eps, _, _), half in zip(pairs, halves)], axis=0)
         self.mu = self.mu + self.config.lr * self.config.sigma * direction / self.scale
-
-    def policy_parameters(self) -> dict[str, float]:
-        """Linear: the mean weights of the z-scored channels, ``w_<channel>`` (0.25 each = ``heuristic_combined``);
-        cnn: the norm of the mean parameter vector (the weights are in the saved policy file)."""
-        return self.policy_class.named(self.mu)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"mu": torch.from_numpy(self.mu), "config": asdict(self.config)}, path)
-
-    def load(self, path: str | Path) -> "PGPEAgent":
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        self.config = PGPEConfig(**payload["config"])
-        self.policy_class = self._policy_class()
-        self.mu = payload["mu"].numpy().astype(np.float64)
-        return self

@@ -67,7 +67,9 @@ class BatchedVecEnvAdapter(VecEnv):
         return array[:1] if self.shared_decision else array
 
     def reset(self):
-        obs, _ = self.vector_env.reset(seed=self._seed)
+        # SB3 resets at the start of each learn call: with common random numbers (episodes_per_seed) a new group of
+        # episodes starts there, so groups stay aligned with rollouts
+        obs, _ = self.vector_env.reset(seed=self._seed, options={"new_seed_group": True})
         self._seed = None
         return self._view(obs)
 

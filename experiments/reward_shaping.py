@@ -7,8 +7,14 @@ callable(RewardContext) -> float) and seed: the agent (default the built-in SPAR
 ``train_steps`` env steps under that reward, then drives one standard QAT run from the run seed, acting
 deterministically; the yardstick is the final student's PSNR-Y on the test images, whatever the reward. Uniform KD
 (the zero map) runs on the same seeds as the reference; the PTQ start and the FP teacher give the score scale of
-experiments.rl_benchmark (fraction of the PTQ -> FP gap closed). Outputs: results.csv (resumable), summary.md/.csv,
-PNG plots.
+experiments.rl_benchmark (fraction of the PTQ -> FP gap closed). The per-cell table pairs every reward with uniform
+KD and with the first reward of ``rewards`` (the default reward in the presets), by seed and test photograph.
+
+``checkpoints`` (fractions of ``train_steps``, e.g. ``[0.0, 0.5, 1.0]``) measure a learning curve instead of the
+final budget only: which reward makes the agent learn fastest (``learning_curves.md``). Outputs: results.csv
+(resumable), summary.md/.csv, per_cell.md/.csv, PNG plots.
+
+    python -m experiments.reward_shaping --preset pgpe    # PGPE under 4 rewards that differ in kind, 10 seeds
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ class RewardShapingSpec:
     agent_kwargs: dict[str, Any] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
     batch: int = 8  # training crops per QAT step
+    checkpoints: list[float] | None = None  # fractions of train_steps measured (a learning curve); None: the end only
 
     def __post_init__(self) -> None:
         check_batch(self.batch)
@@ -48,6 +55,16 @@ class RewardShapingSpec:
             resolve_reward(reward)
         if self.train_steps < 1:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 1")
+        if self.checkpoints is not None and (not self.checkpoints or max(self.checkpoints) != 1
+                                             or any(not 0 <= f <= 1 for f in self.checkpoints)):
+            raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1, "
+                              "or null (the final budget only)")
+
+    @property
+    def budgets(self) -> list[int]:
+        """Training env steps at which the agent is measured (the last is ``train_steps``)."""
+        fractions = self.checkpoints or [1.0]
+        return sorted({int(round(f * self.train_steps)) for f in fractions})
 
 
 def jobs(spec: RewardShapingSpec) -> list[QATJob]:
@@ -65,13 +82,19 @@ def jobs(spec: RewardShapingSpec) -> list[QATJob]:
                 key = {"cell": cell_name(cell), "reward": reward, "seed": seed}
                 run = replace(base, agent=spec.agent, seed=seed, overrides={**overrides, "reward": reward},
                               agent_kwargs=spec.agent_kwargs, pretrain_steps=spec.train_steps)
-                grid.append(QATJob(key, run))
+                if spec.checkpoints is None:
+                    grid.append(QATJob(key, run))
+                else:
+                    grid.append(QATJob(key, replace(run, pretrain_steps=0), kind="curve",
+                                       budgets=tuple(spec.budgets)))
     return grid
 
 
 def report(store: ResultsStore, spec: RewardShapingSpec) -> None:
-    report_scores(store, "reward", (), f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env steps "
-                  "under each reward, then one standard QAT run per seed; yardstick = test PSNR of the final student")
+    learners = spec.rewards if spec.checkpoints is not None else ()
+    report_scores(store, "reward", learners, f"Reward shaping: agent '{spec.agent}' trained {spec.train_steps} env "
+                  "steps under each reward, then one standard QAT run per seed; yardstick = test PSNR of the final "
+                  "student", extra_references=spec.rewards[:1])
 
 
 EXPERIMENT = Experiment("reward_shaping", RewardShapingSpec, jobs, KEY_COLUMNS, report)

@@ -122,13 +122,15 @@ def plot_aggregates(runs: pd.DataFrame, column: str, path: Path) -> None:
     plt.close(fig)
 
 
-def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame) -> pd.DataFrame:
-    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD, to random maps and to the
-    combined heuristic (same seeds, same test images) with 95 % CIs that resample seeds and images
-    (``stats.crossed_ci``) and their calls, the h-score with Fieller's interval over seeds (each reference column
-    only when its runs are in the table). ``per_image``: the per-image rows of the runs (empty: run means, seeds
-    only)."""
-    references = [r for r in ("uniform", "random", HEURISTIC) if r in set(runs[column])]
+def per_cell_table(runs: pd.DataFrame, column: str, per_image: pd.DataFrame,
+                   extra_references: Sequence[str] = ()) -> pd.DataFrame:
+    """Per cell and ``column`` value: mean test PSNR, paired differences to uniform KD, to random maps, to the
+    combined heuristic and to each of ``extra_references`` (same seeds, same test images) with 95 % CIs that
+    resample seeds and images (``stats.crossed_ci``) and their calls, the h-score with Fieller's interval over seeds
+    (each reference column only when its runs are in the table). ``per_image``: the per-image rows of the runs
+    (empty: run means, seeds only)."""
+    references = [r for r in dict.fromkeys(("uniform", "random", HEURISTIC, *extra_references))
+                  if r in set(runs[column])]
     rows = []
     for (cell, name), group in runs.groupby(["cell", column], sort=False):
         row = {"cell": cell, column: name, "runs": len(group), "test PSNR mean": group.psnr.mean()}
@@ -190,13 +192,16 @@ def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str
     plt.close(fig)
 
 
-def report_scores(store: ResultsStore, column: str, learners: Sequence[str], title: str) -> None:
+def report_scores(store: ResultsStore, column: str, learners: Sequence[str], title: str,
+                  extra_references: Sequence[str] = ()) -> None:
     """Scores, aggregate table and plots of a run folder whose ``column`` names what is compared (agents, rewards)
-    next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows."""
+    next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows; ``extra_references``: more rows every other row
+    is paired with in the per-cell table (e.g. the default reward)."""
     all_runs = normalized_scores(store.table(), column)
     runs = final_runs(all_runs, column)
     print(write_table(aggregate(runs, column), store.folder, "summary", title))
-    print(write_table(per_cell_table(runs, column, store.table("per_image")), store.folder, "per_cell",
+    print(write_table(per_cell_table(runs, column, store.table("per_image"), extra_references), store.folder,
+                      "per_cell",
                       "Per cell: test PSNR-Y (dB) and paired differences (same seeds and test images; 95 % CIs over "
                       "seeds and images)"))
     if "train_steps" in all_runs and all_runs[column].isin(learners).any():

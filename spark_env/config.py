@@ -75,6 +75,8 @@ class SparkConfig:
                                              # z-scored difficulty channels) (spark_env.action_spaces)
     decision_interval: int = 1               # QAT steps per env step (an action is held for this many steps);
                                              # 0 = the whole run: one decision per episode
+    episodes_per_seed: int = 1               # common random numbers: this many consecutive episodes start from
+                                             # the same QAT seed (calibration, training crops); 1 = a fresh seed each
     feature_kd: str = "none"                 # extra feature KD on body features: none | at | fakd (spark_env.kd)
     lambda_feat: float = 0.0                 # weight of the feature KD term, >= 0 (> 0 when feature_kd is set)
     # reward
@@ -113,6 +115,7 @@ class SparkConfig:
             (self.episode_steps >= 1, "episode_steps", ">= 1"),
             (self.inner_steps >= 1, "inner_steps", ">= 1"),
             (self.decision_interval >= 0, "decision_interval", ">= 0 (QAT steps per env step; 0 = the whole run)"),
+            (self.episodes_per_seed >= 1, "episodes_per_seed", ">= 1 (episodes that share one QAT seed)"),
             (self.lr > 0 and math.isfinite(self.lr), "lr", "> 0"),
             (self.quant_lr >= 0 and math.isfinite(self.quant_lr), "quant_lr", ">= 0"),
             (self.lambda_kd >= 0 and math.isfinite(self.lambda_kd), "lambda_kd", ">= 0"),

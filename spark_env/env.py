@@ -13,7 +13,7 @@ from spark_env.action_spaces import get_action_space
 from spark_env.config import SparkConfig, make_config
 from spark_env.difficulty import GRID
 from spark_env.errors import ConfigError
-from spark_env.episode import Episode
+from spark_env.episode import Episode, EpisodeSeeds
 from spark_env.render import render_panel
 
 
@@ -66,7 +66,10 @@ class SparkKDEnv(gym.Env):
     outside [-1, 1] are clipped. A wrong shape, a non-float dtype or a NaN / infinite value raises ValueError
     naming the expected shape and range. ``decision_interval`` (default 1; 0 = the whole run) holds each action for
     that many QAT steps, each on fresh crops; the env step's reward is the sum of theirs (with a divergence, the
-    held steps' rewards so far plus ``divergence_penalty``).
+    held steps' rewards so far plus ``divergence_penalty``). ``episodes_per_seed`` (default 1) lets that many
+    consecutive episodes start from one QAT seed (common random numbers: an agent comparing actions within such a
+    group sees no seed-to-seed spread); a reset with an explicit seed or ``options={"new_seed_group": True}``
+    starts a new group.
 
     ## Observation Space
     ``Box(0, 1, (4, 8, 8), float32)``: per 8x8 cell of the crop, [0] Laplacian variance and [1] pixel variance of
@@ -127,6 +130,7 @@ class SparkKDEnv(gym.Env):
         self.observation_space = observation_space()
         self.action_space = action_space(self.config)
         self.episode = Episode(self.config, num_crops=1)
+        self.seeds = EpisodeSeeds(self.config.episodes_per_seed)
         self._last_obs: np.ndarray | None = None
 
     @property
@@ -141,7 +145,7 @@ class SparkKDEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        obs, info = self.episode.reset(int(self.np_random.integers(0, 2 ** 31 - 1)))
+        obs, info = self.episode.reset(self.seeds.next(self.np_random, new_group=self.seeds.starts_group(seed, options)))
         self._last_obs = obs[0]
         return self._last_obs, info
 

@@ -21,6 +21,39 @@ from spark_env.qat import QATSession, StudentPass
 from spark_env.rewards import RewardContext, resolve_reward
 
 
+SEED_RANGE = 2 ** 31 - 1  # QAT seeds are drawn from [0, SEED_RANGE)
+
+
+class EpisodeSeeds:
+    """The QAT seed of each episode, drawn from the env's generator; ``per_seed`` consecutive episodes share one.
+
+    With ``per_seed = 1`` every episode draws a fresh seed. With ``per_seed = k`` (common random numbers) episodes
+    come in groups of k that see the same calibration batch, training crops and probe, so within a group returns
+    differ only by what the agent did; a reset with an explicit seed, or with the reset option
+    ``{"new_seed_group": True}``, starts a new group.
+    """
+
+    def __init__(self, per_seed: int = 1) -> None:
+        if per_seed < 1:
+            raise ValueError(f"per_seed={per_seed} is invalid; allowed: >= 1")
+        self.per_seed = per_seed
+        self._seed = 0
+        self._left = 0  # episodes the current seed still starts
+
+    def next(self, rng: np.random.Generator, new_group: bool = False) -> int:
+        """The seed of the next episode; ``new_group``: draw a fresh one whatever is left of the group."""
+        if new_group or self._left == 0:
+            self._seed = int(rng.integers(0, SEED_RANGE))
+            self._left = self.per_seed
+        self._left -= 1
+        return self._seed
+
+    @staticmethod
+    def starts_group(seed: int | None, options: dict | None) -> bool:
+        """Whether a reset with this ``seed`` and these ``options`` starts a new group."""
+        return seed is not None or bool((options or {}).get("new_seed_group", False))
+
+
 class Episode:
     """Drives a QATSession step by step: observation, weight map, QAT step(s), reward, next crops.
 

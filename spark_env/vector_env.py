@@ -18,7 +18,7 @@ from gymnasium.utils import seeding
 
 from spark_env.config import SparkConfig
 from spark_env.env import action_space, build_config, observation_space
-from spark_env.episode import Episode
+from spark_env.episode import Episode, EpisodeSeeds
 
 
 def _batched_info(info: dict, num_envs: int) -> dict:
@@ -48,6 +48,7 @@ class SparkKDVectorEnv(VectorEnv):
         self.observation_space = observation_space((num_envs,))
         self.action_space = action_space(self.config, (num_envs,))
         self.episode = Episode(self.config, num_crops=num_envs)
+        self.seeds = EpisodeSeeds(self.config.episodes_per_seed)
         self._np_random, _ = seeding.np_random(None)
         self.episode_end_hook: Callable[[Episode], None] | None = None
 
@@ -65,7 +66,7 @@ class SparkKDVectorEnv(VectorEnv):
             seed = seed[0]
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
-        obs, info = self.episode.reset(int(self._np_random.integers(0, 2 ** 31 - 1)))
+        obs, info = self.episode.reset(self.seeds.next(self._np_random, new_group=self.seeds.starts_group(seed, options)))
         return obs, _batched_info(info, self.num_envs)
 
     def step(self, actions):
@@ -78,7 +79,7 @@ class SparkKDVectorEnv(VectorEnv):
             if self.episode_end_hook is not None:
                 self.episode_end_hook(self.episode)
             final_obs = obs
-            obs, reset_info = self.episode.reset(int(self._np_random.integers(0, 2 ** 31 - 1)))
+            obs, reset_info = self.episode.reset(self.seeds.next(self._np_random))
             infos = _batched_info(reset_info, self.num_envs)
             infos["final_obs"] = final_obs
             infos["final_info"] = _batched_info(info, self.num_envs)

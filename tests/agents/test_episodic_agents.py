@@ -49,6 +49,27 @@ def test_sb3_episodic_draws_once_per_run_for_every_crop_and_updates(name):
     assert acted.shape == (2, len(CHANNELS)) and np.array_equal(acted[0], acted[1])
 
 
+@pytest.mark.parametrize("name", ["ppo_episodic_crn", "a2c_episodic_crn"])
+def test_crn_rollouts_share_one_qat_seed_across_learn_calls(name):
+    """Common random numbers: the 4 runs of each rollout start from one QAT seed, a fresh one per rollout, and a
+    second learn call starts a new group instead of splitting a rollout over two seeds."""
+    env = tiny_vector_env(name, num_envs=2)
+    seeds = []
+    reset = env.unwrapped.episode.reset
+    env.unwrapped.episode.reset = lambda seed: seeds.append(seed) or reset(seed)
+    agent = make_agent(name, env, seed=0)
+    before = {k: v.clone() for k, v in agent.model.policy.state_dict().items()}
+    agent.learn(8 * 2)  # 8 runs: two rollouts
+    agent.learn(4 * 2)  # one more rollout, in a new learn call
+    rollouts = [seeds[0:4], seeds[4:8], seeds[9:13]]  # seeds[8]: the autoreset the second call's reset replaces
+    assert [len(set(r)) for r in rollouts] == [1, 1, 1]
+    assert len({r[0] for r in rollouts}) == 3
+    after = agent.model.policy.state_dict()
+    assert any(not np.allclose(before[k].numpy(), after[k].numpy()) for k in before)
+    with pytest.raises(ValueError, match=f"{name} needs an env with .*'episodes_per_seed': 4"):
+        make_agent(name, tiny_vector_env(name.removesuffix("_crn")))
+
+
 def test_shared_decision_needs_the_batched_env():
     from agents.sb3 import SB3Agent
     with pytest.raises(ValueError, match="shared_decision needs the natively batched env"):
@@ -110,7 +131,7 @@ def test_sb3_episodic_spends_its_budget_in_whole_rollouts_and_needs_its_env():
     agent.learn(1 * 2)  # the 4th run completes the rollout
     assert env.episode_lengths == [1, 1, 1, 1] and agent.model.num_timesteps == 4
     map_env = gym.make_vec("SparkKD-v2", num_envs=2, vectorization_mode="vector_entry_point", preset="tiny")
-    with pytest.raises(ValueError, match="ppo_episodic needs an env with .*action_space='map'"):
+    with pytest.raises(ValueError, match="ppo_episodic needs an env with .*'action_space': 'map'"):
         make_agent("ppo_episodic", map_env)
     with pytest.raises(ValueError, match="SparkAgent outputs 8x8 maps; the env's action_space is 'channel_weights'"):
         make_agent("spark", tiny_vector_env("uniform", action_space="channel_weights"))

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 import spark_env  # noqa: F401
+from spark_env.errors import ConfigError
+from spark_env.vector_env import SparkKDVectorEnv
 
 
 def test_native_batched_vector_env_shares_one_student():
@@ -38,3 +40,32 @@ def test_async_vector_env_runs_in_worker_processes():
     obs, rewards, *_ = envs.step(np.zeros((2, 8, 8), np.float32))
     assert rewards[0] == rewards[1]
     envs.close()
+
+
+def test_episodes_per_seed_groups_runs_on_one_seed():
+    """Common random numbers: consecutive episodes of a group start from one QAT seed (the same run under the same
+    actions), an explicit seed or the new_seed_group option starts a new group, and the default draws a fresh seed
+    per episode as before."""
+    from spark_env.episode import EpisodeSeeds
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    fresh = [EpisodeSeeds(1).next(rng_a) for _ in range(4)]
+    assert fresh == [int(rng_b.integers(0, 2 ** 31 - 1)) for _ in range(4)]
+    grouped, rng = EpisodeSeeds(3), np.random.default_rng(0)
+    seeds = [grouped.next(rng) for _ in range(7)]
+    assert seeds[0:3] == [seeds[0]] * 3 and seeds[3:6] == [seeds[3]] * 3 and len({seeds[0], seeds[3], seeds[6]}) == 3
+    assert grouped.next(rng, new_group=True) != seeds[6]  # the group of seeds[6] is cut short
+
+    env = SparkKDVectorEnv(num_envs=2, preset="tiny", episode_steps=2, episodes_per_seed=2)
+    action = np.full(env.action_space.shape, 0.3, np.float32)
+    returns = []
+    obs, _ = env.reset(seed=11)
+    for _ in range(4):  # 4 episodes of 2 steps through autoreset: two groups of two
+        total = 0.0
+        for _ in range(2):
+            obs, reward, terminated, _, _ = env.step(action)
+            total += float(reward[0])
+        assert terminated[0]
+        returns.append(total)
+    assert returns[0] == returns[1] and returns[2] == returns[3] and returns[0] != returns[2]
+    with pytest.raises(ConfigError, match="episodes_per_seed=0 is invalid"):
+        SparkKDVectorEnv(num_envs=2, preset="tiny", episodes_per_seed=0)

@@ -109,6 +109,26 @@ def test_reward_shaping_with_a_user_reward(tmp_path, monkeypatch):
     sys.modules.pop("my_rewards", None)
 
 
+def test_reward_shaping_learning_curves_are_paired_with_the_first_reward(tmp_path):
+    """With checkpoints, each reward's agent is measured along a learning curve (PGPE: one pair per 32 env steps on
+    the tiny preset), and the per-cell table pairs every reward with the first one."""
+    config = _write(tmp_path, {"rewards": ["probe_psnr_gain", "crop_psnr_gain"], "agent": "pgpe",
+                               "agent_kwargs": {"pairs_per_update": 1}, "cells": [TINY_CELL], "seeds": [0, 1],
+                               "train_steps": 64, "checkpoints": [0.5, 1.0], "batch": 2, "env_preset": "tiny",
+                               "overrides": {"image_set": "v0"}})
+    reward_shaping.main(["--config", config, "--out", str(tmp_path / "run"), "--workers", "1"])
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    learned = results[results.reward.isin(["probe_psnr_gain", "crop_psnr_gain"])]
+    assert sorted(learned.train_steps.unique()) == [32, 64] and len(learned) == 8
+    per_cell = pd.read_csv(tmp_path / "run" / "per_cell.csv").set_index("reward")
+    assert per_cell.loc["probe_psnr_gain", "vs probe_psnr_gain dB [95% CI]"] == "-"
+    assert per_cell.loc["crop_psnr_gain", "vs probe_psnr_gain dB call"] in ("above", "below", "inconclusive")
+    curves = pd.read_csv(tmp_path / "run" / "learning_curves.csv")
+    assert set(curves.reward) == {"probe_psnr_gain", "crop_psnr_gain"}
+    with pytest.raises(SystemExit, match=r"checkpoints=\[0.5\] is invalid"):
+        reward_shaping.main(["--dry-run", "--set", "checkpoints=[0.5]"])
+
+
 def test_reward_shaping_rejects_unknown_rewards(tmp_path):
     with pytest.raises(SystemExit, match="unknown reward 'psnr'; available: probe_psnr_gain"):
         reward_shaping.main(["--dry-run", "--set", "rewards=[psnr]"])

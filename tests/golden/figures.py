@@ -29,10 +29,12 @@ BATCH = 2
 # env steps of agent training before the measured run: one tiny episode is 8 steps x 2 crops = 16 env steps
 # (the episodic agents: 4 runs, one update of PPO / A2C with 4-run rollouts and of PGPE with 2 pairs)
 PRETRAIN = {"spark": 32, "spark_distill": 64, "pgpe": 64, "ppo": 64, "a2c": 32, "sac": 48, "td3": 48,
-            "ppo_episodic": 64, "a2c_episodic": 64, "spark_episodic": 64}
+            "ppo_episodic": 64, "a2c_episodic": 64, "spark_episodic": 64, "ppo_episodic_crn": 64,
+            "a2c_episodic_crn": 64, "cmaes": 64}
 AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3", "ppo_episodic", "a2c_episodic",
-          "spark_episodic", "uniform", "random", "random_weights", "lookahead", "heuristic_laplacian",
-          "heuristic_variance", "heuristic_error", "heuristic_gap", "heuristic_combined")
+          "spark_episodic", "ppo_episodic_crn", "a2c_episodic_crn", "cmaes", "uniform", "random", "random_weights",
+          "lookahead", "heuristic_laplacian", "heuristic_variance", "heuristic_error", "heuristic_gap",
+          "heuristic_combined")
 REWARDS = ("probe_psnr_gain", "crop_psnr_gain", "gap_potential", "ssim_gain", "final_psnr",
            "counterfactual_uniform", "val_psnr_gain", "paired_uniform_gain")
 

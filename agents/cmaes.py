@@ -1,0 +1,73 @@
+"""CMA-ES (Hansen's ``cma`` package) on the 4 channel weights, one QAT seed per generation: a black-box reference.
+
+The policy class is PGPE's ``linear`` one (agents.parameter_search): the weights of the z-scored difficulty
+channels, starting at 0 (uniform KD). Each generation ``cma`` proposes ``popsize`` weight vectors; each drives one
+whole QAT run, and all runs of a generation start from the *same* QAT seed (common random numbers), so the
+ranking CMA-ES uses compares the candidates on equal terms: the seed-to-seed spread of a run's return, about twice
+the policy effect here, cancels as in PGPE's pairs. ``cma`` minimises, so it is told the negated returns. The agent
+acts with the distribution's mean.
+
+``popsize`` 4 (``cma``'s default for 4 parameters is 8) gives the same update cadence as PGPE (2 pairs) and the
+episodic SB3 agents (rollouts of 4 runs): 4 generations in the benchmark's 16-run budget. ``sigma0`` 0.3 equals
+PGPE's sigma. Both set a priori, not tuned. ``cma`` draws its samples from the agent's own generator (its
+``randn`` option), never from numpy's global one. The budget is spent in whole generations; the rest carries over
+to the next ``learn`` call. The CNN policy class is not offered: its 10,721 parameters would need a 10,721 x 10,721
+covariance and far more runs per generation than the budget holds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agents.base import Callback, agent_config
+from agents.parameter_search import ParameterSearchAgent
+from spark_env.difficulty import CHANNELS
+
+
+@dataclass
+class CMAESConfig:
+    sigma0: float = 0.3            # initial step size of the search distribution (weights units)
+    popsize: int = 4               # candidate runs per generation, all from one QAT seed
+    init: list[float] = field(default_factory=lambda: [0.0] * len(CHANNELS))  # initial weights (0 = uniform)
+    policy: str = "linear"         # policy class: linear only (agents.parameter_search)
+    seed: int = 0
+
+
+class CMAESAgent(ParameterSearchAgent):
+    name = "cmaes"
+    config_class = CMAESConfig
+
+    def __init__(self, env, config: CMAESConfig | None = None, seed: int | None = None, **overrides) -> None:
+        import cma  # the optional dependency, imported only when the agent is built
+
+        config = agent_config(CMAESConfig, config, seed, overrides)
+        if config.sigma0 <= 0 or config.popsize < 2:
+            raise ValueError(f"CMA-ES needs sigma0 > 0 and popsize >= 2; got {config}")
+        if config.policy != "linear":
+            raise ValueError(f"CMA-ES policy {config.policy!r} is not offered; allowed: linear")
+        super().__init__(env, config)
+        self.strategy = cma.CMAEvolutionStrategy(
+            self.mu.tolist(), config.sigma0,
+            {"popsize": config.popsize, "seed": np.nan, "verbose": -9, "verb_log": 0, "verb_disp": 0,
+             "randn": lambda count, dimension: self.rng.standard_normal((count, dimension))})
+
+    def learn(self, total_steps: int, callback: Callback | None = None) -> "CMAESAgent":
+        self._unspent_steps += total_steps
+        done_steps = 0
+        while self._unspent_steps >= self.config.popsize * (self._episode_steps() or 1):
+            seed = self._next_seed()
+            candidates = self.strategy.ask()
+            returns = []
+            for candidate in candidates:
+                episode_return, steps = self._episode(np.asarray(candidate, dtype=np.float64), seed)
+                returns.append(episode_return)
+                done_steps += steps
+                self._unspent_steps -= steps
+            self.strategy.tell(candidates, [-r for r in returns])
+            self.mu = np.asarray(self.strategy.mean, dtype=np.float64)
+            self.history.append({"step": done_steps, "seed": seed, "returns": returns, "mu": self.mu.tolist(),
+                                 "sigma": float(self.strategy.sigma)})
+            if callback is not None and callback(locals()) is False:
+                break
+        return self

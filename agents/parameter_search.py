@@ -1,0 +1,157 @@
+"""Policies searched in parameter space, and the agent loop they share (PGPE, CMA-ES).
+
+A parameter-search agent holds a vector of policy parameters (its mean, ``mu``), runs whole episodes with fixed
+candidate parameters from QAT seeds it chooses (so candidates can be compared on the same seed: common random
+numbers), and acts deterministically with ``mu``. Two policy classes, both starting at uniform KD:
+
+* ``linear`` (4 numbers): ``a = clip(sum_c w_c * z_c(grid), -1, 1)``, with ``z_c`` the per-grid z-score of
+  difficulty channel ``c`` over the 64 cells (spark_env.action_spaces: ``w = 0.25`` for every channel is
+  ``heuristic_combined``, ``w = 0`` uniform KD). In the env's ``map`` action space the agent sends that map; in the
+  ``channel_weights`` space it sends the 4 weights (the same run, computed by the env, as long as every weight is
+  within the space's bounds [-1, 1], which the env clips to).
+* ``cnn``: the built-in SPARK agent's 3-conv policy network (agents.spark.SparkPolicy, ``hidden`` channels), the map
+  ``tanh(CNN(grid))``; the parameters are its weights and biases (10,721 at ``hidden=32``), the last convolution
+  starting at zero (the zero map: uniform KD). Map action space only.
+
+A config of such an agent has the fields ``policy``, ``init`` (linear), ``hidden`` (cnn) and ``seed``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agents.base import Agent
+from agents.loop import run_loop
+from agents.spark import SparkPolicy
+from spark_env.action_spaces import channel_weights_map
+from spark_env.difficulty import CHANNELS
+from spark_env.episode import SEED_RANGE
+
+POLICIES = ("linear", "cnn")
+
+
+class LinearChannelPolicy:
+    """Parameters: the 4 weights of the z-scored difficulty channels."""
+
+    def __init__(self, config, action_space: str) -> None:
+        if len(config.init) != len(CHANNELS):
+            raise ValueError(f"init has {len(config.init)} weights; expected {len(CHANNELS)} (one per channel)")
+        self.action_space = action_space
+
+    @staticmethod
+    def initial(config) -> np.ndarray:
+        return np.asarray(config.init, dtype=np.float64)
+
+    def actions(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        """(B, 4, 8, 8) grids -> the map (B, 8, 8), or the weights (B, 4) in the channel_weights space."""
+        if self.action_space == "channel_weights":
+            return np.tile(theta.astype(np.float32), (grids.shape[0], 1))
+        return channel_weights_map(theta, grids)
+
+    @staticmethod
+    def named(theta: np.ndarray) -> dict[str, float]:
+        return {f"w_{channel}": float(w) for channel, w in zip(CHANNELS, theta)}
+
+
+class ConvMapPolicy:
+    """Parameters: the weights and biases of the SPARK policy CNN (agents.spark.SparkPolicy), flattened."""
+
+    def __init__(self, config, action_space: str) -> None:
+        if action_space != "map":
+            raise ValueError(f"policy='cnn' outputs an 8x8 map; the env's action_space is {action_space!r} "
+                             "(allowed: map)")
+        with torch.random.fork_rng(devices=[]):  # torch's global generator is left as it was
+            torch.manual_seed(config.seed)
+            self.network = SparkPolicy(config.hidden).net
+
+    def initial(self, config) -> np.ndarray:
+        """The network's default initialisation (drawn from the agent's seed), with the last convolution at zero
+        (the zero map)."""
+        with torch.no_grad():
+            self.network[-1].weight.zero_()
+            self.network[-1].bias.zero_()
+        return torch.nn.utils.parameters_to_vector(self.network.parameters()).detach().double().numpy()
+
+    def actions(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(theta).float(), self.network.parameters())
+        with torch.no_grad():
+            return torch.tanh(self.network(torch.from_numpy(grids))[:, 0]).numpy().astype(np.float32)
+
+    @staticmethod
+    def named(theta: np.ndarray) -> dict[str, float]:
+        return {"parameter_norm": float(np.linalg.norm(theta))}
+
+
+class ParameterSearchAgent(Agent):
+    """The shared part of PGPE and CMA-ES: the policy class, whole episodes with fixed parameters from a chosen QAT
+    seed, deterministic acting with ``mu``, the policy file (``mu`` and the config). Subclasses implement ``learn``
+    and set ``config_class``."""
+
+    config_class: type = type(None)
+
+    def __init__(self, env, config) -> None:
+        if config.policy not in POLICIES:
+            raise ValueError(f"unknown {type(self).__name__.removesuffix('Agent')} policy {config.policy!r}; "
+                             f"allowed: {', '.join(POLICIES)}")
+        self.config = config
+        super().__init__(env, config.seed)
+        self.policy_class = self._policy_class()
+        self.rng = np.random.default_rng(config.seed)
+        self.mu = self.policy_class.initial(config)
+        self._unspent_steps = 0  # budget of earlier learn calls too small for a whole batch of episodes
+        self._measured_episode_steps: int | None = None
+        self.history: list[dict] = []  # one row per batch of episodes: seed, returns, mu after an update
+
+    def _policy_class(self) -> LinearChannelPolicy | ConvMapPolicy:
+        policy_class = LinearChannelPolicy if self.config.policy == "linear" else ConvMapPolicy
+        return policy_class(self.config, self.action_space_name)
+
+    def _episode_steps(self) -> int | None:
+        """Env steps of one episode: from a SparkKD config when the env has one, else as measured (None before the
+        first episode)."""
+        unwrapped = self.env.unwrapped
+        config = getattr(unwrapped, "config", None)
+        if config is None:
+            return self._measured_episode_steps
+        return config.episode_env_steps * getattr(unwrapped, "num_envs", 1)
+
+    def _next_seed(self) -> int:
+        """The QAT seed of the next batch of episodes: the agent's seed first, then draws from its generator."""
+        seed = int(self.rng.integers(0, SEED_RANGE)) if self._seed_used or self.seed is None else self.seed
+        self._seed_used = True
+        return seed
+
+    def policy(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        """Actions of the policy with parameters ``theta`` on grids (B, 4, 8, 8), in the env's action space."""
+        return self.policy_class.actions(theta, grids)
+
+    def act_batch(self, grids, deterministic=False):
+        return self.policy(self.mu, grids)
+
+    def _episode(self, theta: np.ndarray, seed: int) -> tuple[float, int]:
+        """One whole episode with fixed parameters from the QAT seed; returns (return, env steps taken)."""
+        result = run_loop(self.env, lambda grids, info: self.policy(theta, grids), math.inf,
+                          lambda: self.env.reset(seed=seed), agent=self, until_episode_end=True)
+        self._measured_episode_steps = result.steps_done
+        return result.episode_return, result.steps_done
+
+    def policy_parameters(self) -> dict[str, float]:
+        """Linear: the mean weights of the z-scored channels, ``w_<channel>`` (0.25 each = ``heuristic_combined``);
+        cnn: the norm of the mean parameter vector (the weights are in the saved policy file)."""
+        return self.policy_class.named(self.mu)
+
+    def save(self, path: str | Path) -> None:
+        """The policy file: ``mu`` (the parameters the agent acts with) and the config (not the search state)."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"mu": torch.from_numpy(self.mu), "config": asdict(self.config)}, path)
+
+    def load(self, path: str | Path) -> "ParameterSearchAgent":
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        self.config = self.config_class(**payload["config"])
+        self.policy_class = self._policy_class()
+        self.mu = payload["mu"].numpy().astype(np.float64)
+        return self
