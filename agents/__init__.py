@@ -68,6 +68,9 @@ def _episodic_sb3_factory(name: str, algorithm: str, env_needs: dict):
         if found != env_needs:
             raise ValueError(f"{name} needs an env with {env_needs}; this env has {found}")
         settings = {**EPISODIC_SB3[algorithm], **kwargs}
+        if settings["n_steps"] % config.episodes_per_seed:
+            raise ValueError(f"{name}: a rollout of n_steps={settings['n_steps']} runs would mix QAT seeds; allowed: a "
+                             f"multiple of the env's episodes_per_seed={config.episodes_per_seed}")
         return SB3Agent(env, algorithm, seed=seed, shared_decision=True, **settings)
     return factory
 
@@ -77,7 +80,7 @@ def _spark_episodic(env, seed: int = 0, **kwargs) -> Agent:
 
 
 def _cmaes(env, seed: int = 0, **kwargs) -> Agent:
-    from agents.cmaes import CMAESAgent  # imports the optional cma package only when asked for
+    from agents.cmaes import CMAESAgent  # imports the cma package only when asked for
     return CMAESAgent(env, seed=seed, **kwargs)
 
 
@@ -94,13 +97,11 @@ register_agent("pgpe", PGPEAgent, learns=True, summary="PGPE on 4 weights of the
 for _name in SB3_NAMES:
     register_agent(_name, _sb3_factory(_name), learns=True, summary=f"Stable-Baselines3 {_name.upper()}")
 for _name in EPISODIC_SB3:
-    register_agent(f"{_name}_episodic", _episodic_sb3_factory(f"{_name}_episodic", _name, EPISODIC_ENV), learns=True,
-                   env_overrides=EPISODIC_ENV,
-                   summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run")
-    register_agent(f"{_name}_episodic_crn", _episodic_sb3_factory(f"{_name}_episodic_crn", _name,
-                                                                      EPISODIC_CRN_ENV), learns=True,
-                   env_overrides=EPISODIC_CRN_ENV,
-                   summary=f"{_name}_episodic with common random numbers: a rollout's 4 runs share one QAT seed")
+    for _suffix, _env in (("episodic", EPISODIC_ENV), ("episodic_crn", EPISODIC_CRN_ENV)):
+        register_agent(f"{_name}_{_suffix}", _episodic_sb3_factory(f"{_name}_{_suffix}", _name, _env), learns=True,
+                       env_overrides=_env,
+                       summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run"
+                       + (", a rollout's 4 runs on one QAT seed" if _env is EPISODIC_CRN_ENV else ""))
 register_agent("cmaes", _cmaes, learns=True, env_overrides=EPISODIC_ENV,
                summary="CMA-ES on the 4 channel weights, one decision per run, one QAT seed per generation")
 register_agent("spark_episodic", _spark_episodic, learns=True,

@@ -9,9 +9,12 @@ acts with the distribution's mean.
 
 ``popsize`` 4 (``cma``'s default for 4 parameters is 8) gives the same update cadence as PGPE (2 pairs) and the
 episodic SB3 agents (rollouts of 4 runs): 4 generations in the benchmark's 16-run budget. ``sigma0`` 0.3 equals
-PGPE's sigma. Both set a priori, not tuned. ``cma`` draws its samples from the agent's own generator (its
-``randn`` option), never from numpy's global one. The budget is spent in whole generations; the rest carries over
-to the next ``learn`` call. The CNN policy class is not offered: its 10,721 parameters would need a 10,721 x 10,721
+PGPE's sigma. Both set a priori, not tuned; every other option is ``cma``'s default (with a population under 6 that
+includes mirrored sampling: one candidate of each generation mirrors another; no bounds: the env clips weights to
+[-1, 1], as for PGPE). ``cma`` draws its samples from the agent's own generator (its ``randn`` option), never from
+numpy's global one. The budget is spent in whole generations; the rest carries over to the next ``learn`` call.
+The policy file (``save``) holds the mean, not the search state: ``load`` restarts the search from the loaded mean
+with ``sigma0``. The CNN policy class is not offered: its 10,721 parameters would need a 10,721 x 10,721
 covariance and far more runs per generation than the budget holds.
 """
 from __future__ import annotations
@@ -39,18 +42,27 @@ class CMAESAgent(ParameterSearchAgent):
     config_class = CMAESConfig
 
     def __init__(self, env, config: CMAESConfig | None = None, seed: int | None = None, **overrides) -> None:
-        import cma  # the optional dependency, imported only when the agent is built
-
         config = agent_config(CMAESConfig, config, seed, overrides)
-        if config.sigma0 <= 0 or config.popsize < 2:
+        if not config.sigma0 > 0 or config.popsize < 2:
             raise ValueError(f"CMA-ES needs sigma0 > 0 and popsize >= 2; got {config}")
         if config.policy != "linear":
             raise ValueError(f"CMA-ES policy {config.policy!r} is not offered; allowed: linear")
         super().__init__(env, config)
-        self.strategy = cma.CMAEvolutionStrategy(
-            self.mu.tolist(), config.sigma0,
-            {"popsize": config.popsize, "seed": np.nan, "verbose": -9, "verb_log": 0, "verb_disp": 0,
+        self.strategy = self._new_strategy()
+
+    def _new_strategy(self):
+        """A CMA-ES search around ``mu`` with step ``sigma0``, sampling from the agent's generator."""
+        import cma  # imported when an agent is built, not with the agents package
+
+        return cma.CMAEvolutionStrategy(
+            self.mu.tolist(), self.config.sigma0,
+            {"popsize": self.config.popsize, "seed": np.nan, "verbose": -9, "verb_log": 0, "verb_disp": 0,
              "randn": lambda count, dimension: self.rng.standard_normal((count, dimension))})
+
+    def load(self, path) -> "CMAESAgent":
+        super().load(path)
+        self.strategy = self._new_strategy()  # search again from the loaded mean
+        return self
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> "CMAESAgent":
         self._unspent_steps += total_steps

@@ -91,7 +91,7 @@ class ParameterSearchAgent(Agent):
     seed, deterministic acting with ``mu``, the policy file (``mu`` and the config). Subclasses implement ``learn``
     and set ``config_class``."""
 
-    config_class: type = type(None)
+    config_class: type  # the subclass's config dataclass (``load`` rebuilds it from a policy file)
 
     def __init__(self, env, config) -> None:
         if config.policy not in POLICIES:
@@ -124,6 +124,9 @@ class ParameterSearchAgent(Agent):
         seed = int(self.rng.integers(0, SEED_RANGE)) if self._seed_used or self.seed is None else self.seed
         self._seed_used = True
         return seed
+
+    def learn(self, total_steps: int, callback=None) -> "ParameterSearchAgent":
+        raise NotImplementedError(f"{type(self).__name__} implements no search (learn)")
 
     def policy(self, theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
         """Actions of the policy with parameters ``theta`` on grids (B, 4, 8, 8), in the env's action space."""

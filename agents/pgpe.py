@@ -59,7 +59,7 @@ class PGPEAgent(ParameterSearchAgent):
     def learn(self, total_steps: int, callback: Callback | None = None) -> "PGPEAgent":
         self._unspent_steps += total_steps
         done_steps = 0
-        while self._unspent_steps >= 2 * (self._episode_steps() or 1):
+        while self._unspent_steps >= (2 * episode if (episode := self._episode_steps()) else 1):
             seed = self._next_seed()
             eps = self.rng.normal(0.0, self.config.sigma, self.mu.shape)
             plus, steps_plus = self._episode(self.mu + eps, seed)

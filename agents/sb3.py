@@ -69,8 +69,10 @@ class BatchedVecEnvAdapter(VecEnv):
     def reset(self):
         # SB3 resets at the start of each learn call: with common random numbers (episodes_per_seed) a new group of
         # episodes starts there, so groups stay aligned with rollouts
-        obs, _ = self.vector_env.reset(seed=self._seed, options={"new_seed_group": True})
+        options = {**self._options[0], "new_seed_group": True}  # SB3's set_options, one env's worth
+        obs, _ = self.vector_env.reset(seed=self._seed, options=options)
         self._seed = None
+        self._reset_options()
         return self._view(obs)
 
     def step_async(self, actions) -> None:

@@ -14,7 +14,7 @@ KD and with the first reward of ``rewards`` (the default reward in the presets),
 final budget only: which reward makes the agent learn fastest (``learning_curves.md``). Outputs: results.csv
 (resumable), summary.md/.csv, per_cell.md/.csv, PNG plots.
 
-    python -m experiments.reward_shaping --preset pgpe    # PGPE under 4 rewards that differ in kind, 10 seeds
+    python -m experiments.reward_shaping --preset pgpe    # PGPE under 3 rewards that differ in kind, 10 seeds
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.qat_runs import QATJob, RunSpec
 from experiments.rl_benchmark import reference_jobs
-from experiments.spec import cell_name, check_batch
+from experiments.spec import cell_name, check_batch, check_checkpoints, checkpoint_budgets
 from experiments.scoring import report_scores
 from spark_env.errors import ConfigError
 from spark_env.rewards import REWARDS, resolve_reward
@@ -55,16 +55,13 @@ class RewardShapingSpec:
             resolve_reward(reward)
         if self.train_steps < 1:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 1")
-        if self.checkpoints is not None and (not self.checkpoints or max(self.checkpoints) != 1
-                                             or any(not 0 <= f <= 1 for f in self.checkpoints)):
-            raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1, "
-                              "or null (the final budget only)")
+        if self.checkpoints is not None:
+            check_checkpoints(self.checkpoints)
 
     @property
     def budgets(self) -> list[int]:
         """Training env steps at which the agent is measured (the last is ``train_steps``)."""
-        fractions = self.checkpoints or [1.0]
-        return sorted({int(round(f * self.train_steps)) for f in fractions})
+        return checkpoint_budgets(self.train_steps, self.checkpoints or [1.0])
 
 
 def jobs(spec: RewardShapingSpec) -> list[QATJob]:

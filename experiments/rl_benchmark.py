@@ -39,7 +39,7 @@ from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
 from experiments.qat_runs import QATJob, RunSpec
 from experiments.scoring import HEURISTIC, report_scores
-from experiments.spec import cell_name, check_batch
+from experiments.spec import cell_name, check_batch, check_checkpoints, checkpoint_budgets
 from spark_env.errors import ConfigError
 
 KEY_COLUMNS = ("cell", "agent", "seed")
@@ -73,8 +73,7 @@ class RLBenchmarkSpec:
             raise ConfigError("agents must include 'uniform' (the reference of the paired differences)")
         if self.train_steps < 0:
             raise ConfigError(f"train_steps={self.train_steps} is invalid; allowed: >= 0")
-        if not self.checkpoints or any(not 0 <= f <= 1 for f in self.checkpoints) or max(self.checkpoints) != 1:
-            raise ConfigError(f"checkpoints={self.checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
+        check_checkpoints(self.checkpoints)
         check_batch(self.batch)
         RunSpec(score_split=self.score_split, test_folders=self.test_folders)  # its checks name a bad value
         if self.baselines is not None:
@@ -83,7 +82,7 @@ class RLBenchmarkSpec:
     @property
     def budgets(self) -> list[int]:
         """Training env steps at which learning agents are measured (increasing, the last is ``train_steps``)."""
-        return sorted({int(round(f * self.train_steps)) for f in self.checkpoints})
+        return checkpoint_budgets(self.train_steps, self.checkpoints)
 
 
 def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec, column: str) -> list[QATJob]:

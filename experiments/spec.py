@@ -96,6 +96,17 @@ def check_batch(batch: int) -> None:
         raise ConfigError(f"batch={batch} is invalid; allowed: >= 1")
 
 
+def check_checkpoints(checkpoints: list[float]) -> None:
+    """Learning-curve checkpoints: fractions of the training budget in [0, 1], including 1 (ConfigError if not)."""
+    if not checkpoints or any(not 0 <= f <= 1 for f in checkpoints) or max(checkpoints) != 1:
+        raise ConfigError(f"checkpoints={checkpoints} is invalid; allowed: fractions in [0, 1] including 1")
+
+
+def checkpoint_budgets(train_steps: int, checkpoints: list[float]) -> list[int]:
+    """Training env steps at the checkpoints (increasing, the last is ``train_steps``)."""
+    return sorted({int(round(f * train_steps)) for f in checkpoints})
+
+
 def cell_name(cell: dict[str, Any]) -> str:
     """``{task: sr_x2, arch: fsrcnn, w_bits: 2, a_bits: 2}`` -> ``"sr_x2 fsrcnn w_bits=2 a_bits=2"``."""
     rest = " ".join(f"{k}={v}" for k, v in cell.items() if k not in ("task", "arch"))

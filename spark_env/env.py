@@ -145,7 +145,7 @@ class SparkKDEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        obs, info = self.episode.reset(self.seeds.next(self.np_random, new_group=self.seeds.starts_group(seed, options)))
+        obs, info = self.episode.reset(self.seeds.for_reset(self.np_random, seed, options))
         self._last_obs = obs[0]
         return self._last_obs, info
 

@@ -48,10 +48,10 @@ class EpisodeSeeds:
         self._left -= 1
         return self._seed
 
-    @staticmethod
-    def starts_group(seed: int | None, options: dict | None) -> bool:
-        """Whether a reset with this ``seed`` and these ``options`` starts a new group."""
-        return seed is not None or bool((options or {}).get("new_seed_group", False))
+    def for_reset(self, rng: np.random.Generator, seed: int | None, options: dict | None) -> int:
+        """The seed of the episode an env's ``reset(seed=..., options=...)`` starts (the env's generator ``rng``
+        already reseeded when ``seed`` is given): a new group with an explicit seed or ``new_seed_group``."""
+        return self.next(rng, new_group=seed is not None or bool((options or {}).get("new_seed_group", False)))
 
 
 class Episode:

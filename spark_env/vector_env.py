@@ -66,7 +66,7 @@ class SparkKDVectorEnv(VectorEnv):
             seed = seed[0]
         if seed is not None:
             self._np_random, _ = seeding.np_random(seed)
-        obs, info = self.episode.reset(self.seeds.next(self._np_random, new_group=self.seeds.starts_group(seed, options)))
+        obs, info = self.episode.reset(self.seeds.for_reset(self._np_random, seed, options))
         return obs, _batched_info(info, self.num_envs)
 
     def step(self, actions):

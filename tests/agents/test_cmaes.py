@@ -35,10 +35,13 @@ def test_cmaes_runs_each_generation_on_one_seed_and_moves_its_mean(tmp_path):
     agent.save(tmp_path / "cmaes.pt")
     loaded = make_agent("cmaes", tiny_env(), seed=9).load(tmp_path / "cmaes.pt")
     assert np.array_equal(loaded.mu, agent.mu)
+    assert np.allclose(loaded.strategy.mean, agent.mu)  # the search restarts from the loaded mean
 
 
 def test_cmaes_rejects_bad_settings():
     with pytest.raises(ValueError, match="popsize >= 2"):
         make_agent("cmaes", tiny_env(), popsize=1)
+    with pytest.raises(ValueError, match="sigma0 > 0"):
+        make_agent("cmaes", tiny_env(), sigma0=float("nan"))
     with pytest.raises(ValueError, match="policy 'cnn' is not offered; allowed: linear"):
         make_agent("cmaes", tiny_env(), policy="cnn")

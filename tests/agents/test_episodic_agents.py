@@ -68,6 +68,8 @@ def test_crn_rollouts_share_one_qat_seed_across_learn_calls(name):
     assert any(not np.allclose(before[k].numpy(), after[k].numpy()) for k in before)
     with pytest.raises(ValueError, match=f"{name} needs an env with .*'episodes_per_seed': 4"):
         make_agent(name, tiny_vector_env(name.removesuffix("_crn")))
+    with pytest.raises(ValueError, match="n_steps=6 runs would mix QAT seeds; allowed: a multiple of .*=4"):
+        make_agent(name, tiny_vector_env(name), n_steps=6, **({"batch_size": 6} if name.startswith("ppo") else {}))
 
 
 def test_shared_decision_needs_the_batched_env():
