@@ -51,7 +51,9 @@ def test_spaces_have_their_documented_shapes_bounds_and_names():
 
 @pytest.mark.parametrize("overrides", [{"action_space": "channel_weights"},
                                        {"action_space": "channel_weights", "decision_interval": 0},
-                                       {"decision_interval": 3}])
+                                       {"decision_interval": 3},
+                                       {"action_space": "channel_weights", "decision_interval": 0,
+                                        "episodes_per_seed": 2}])
 def test_gymnasium_and_sb3_checkers_pass(overrides):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
     with warnings.catch_warnings():
