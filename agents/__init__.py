@@ -97,11 +97,11 @@ register_agent("pgpe", PGPEAgent, learns=True, summary="PGPE on 4 weights of the
 for _name in SB3_NAMES:
     register_agent(_name, _sb3_factory(_name), learns=True, summary=f"Stable-Baselines3 {_name.upper()}")
 for _name in EPISODIC_SB3:
-    for _suffix, _env in (("episodic", EPISODIC_ENV), ("episodic_crn", EPISODIC_CRN_ENV)):
+    for _suffix, _env, _seeds in (("episodic", EPISODIC_ENV, ""),
+                                  ("episodic_crn", EPISODIC_CRN_ENV, ", a rollout's 4 runs on one QAT seed")):
         register_agent(f"{_name}_{_suffix}", _episodic_sb3_factory(f"{_name}_{_suffix}", _name, _env), learns=True,
                        env_overrides=_env,
-                       summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run"
-                       + (", a rollout's 4 runs on one QAT seed" if _env is EPISODIC_CRN_ENV else ""))
+                       summary=f"SB3 {_name.upper()}, grid CNN -> 4 channel weights, one decision per run{_seeds}")
 register_agent("cmaes", _cmaes, learns=True, env_overrides=EPISODIC_ENV,
                summary="CMA-ES on the 4 channel weights, one decision per run, one QAT seed per generation")
 register_agent("spark_episodic", _spark_episodic, learns=True,

@@ -67,15 +67,11 @@ class CMAESAgent(ParameterSearchAgent):
     def learn(self, total_steps: int, callback: Callback | None = None) -> "CMAESAgent":
         self._unspent_steps += total_steps
         done_steps = 0
-        while self._unspent_steps >= self.config.popsize * (self._episode_steps() or 1):
+        while self._affords(self.config.popsize):
             seed = self._next_seed()
             candidates = self.strategy.ask()
-            returns = []
-            for candidate in candidates:
-                episode_return, steps = self._episode(np.asarray(candidate, dtype=np.float64), seed)
-                returns.append(episode_return)
-                done_steps += steps
-                self._unspent_steps -= steps
+            returns, steps = self._episodes([np.asarray(c, dtype=np.float64) for c in candidates], seed)
+            done_steps += steps
             self.strategy.tell(candidates, [-r for r in returns])
             self.mu = np.asarray(self.strategy.mean, dtype=np.float64)
             self.history.append({"step": done_steps, "seed": seed, "returns": returns, "mu": self.mu.tolist(),

@@ -119,6 +119,23 @@ class ParameterSearchAgent(Agent):
             return self._measured_episode_steps
         return config.episode_env_steps * getattr(unwrapped, "num_envs", 1)
 
+    def _affords(self, episodes: int) -> bool:
+        """Whether the unspent budget pays for ``episodes`` whole episodes (any budget >= 1 before the first episode
+        of an env whose episode length is unknown)."""
+        steps = self._episode_steps()
+        return self._unspent_steps >= (episodes * steps if steps else 1)
+
+    def _episodes(self, thetas: list[np.ndarray], seed: int) -> tuple[list[float], int]:
+        """One whole episode per parameter vector, all from the QAT seed ``seed``, their env steps taken from the
+        unspent budget; returns (the episodes' returns, env steps taken)."""
+        returns, steps = [], 0
+        for theta in thetas:
+            episode_return, episode_steps = self._episode(theta, seed)
+            returns.append(episode_return)
+            steps += episode_steps
+        self._unspent_steps -= steps
+        return returns, steps
+
     def _next_seed(self) -> int:
         """The QAT seed of the next batch of episodes: the agent's seed first, then draws from its generator."""
         seed = int(self.rng.integers(0, SEED_RANGE)) if self._seed_used or self.seed is None else self.seed

@@ -59,13 +59,11 @@ class PGPEAgent(ParameterSearchAgent):
     def learn(self, total_steps: int, callback: Callback | None = None) -> "PGPEAgent":
         self._unspent_steps += total_steps
         done_steps = 0
-        while self._unspent_steps >= (2 * episode if (episode := self._episode_steps()) else 1):
+        while self._affords(2):
             seed = self._next_seed()
             eps = self.rng.normal(0.0, self.config.sigma, self.mu.shape)
-            plus, steps_plus = self._episode(self.mu + eps, seed)
-            minus, steps_minus = self._episode(self.mu - eps, seed)
-            done_steps += steps_plus + steps_minus
-            self._unspent_steps -= steps_plus + steps_minus
+            (plus, minus), steps = self._episodes([self.mu + eps, self.mu - eps], seed)
+            done_steps += steps
             self._pending.append((eps, plus, minus))
             self.history.append({"step": done_steps, "seed": seed, "return_plus": plus, "return_minus": minus})
             if len(self._pending) == self.config.pairs_per_update:
