@@ -14,7 +14,10 @@ seeds). Agents that do not learn (uniform, random, heuristics) just drive the me
 heuristics, PGPE; experiments.baselines), so only the other agents run.
 
 ``score_split: val`` scores every final student on the validation photographs instead of the test photographs (to
-choose hyperparameters; the test images then score only the final table).
+choose hyperparameters; the test images then score only the final table). ``variants`` name settings of a
+registered agent, listed in ``agents`` like agents (``--preset tune_val``: each learner's exploration scale)::
+
+    variants: {pgpe_sigma0.15: {agent: pgpe, kwargs: {sigma: 0.15}}}
 
 Scores of a run (the tables use each learning agent's full budget):
   * ``score``: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
@@ -33,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from agents import agent_entry
+from agents import agent_entry, agent_names
 from experiments.baselines import check_shipped, seed_run_folder
 from experiments.cli import Experiment, grid_main
 from experiments.grid import ResultsStore
@@ -62,13 +65,17 @@ class RLBenchmarkSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     agent_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     agent_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # SparkConfig overrides an agent needs
+    # named settings of a registered agent, listed in ``agents`` like an agent: {name: {agent: pgpe, kwargs: {...}}}
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     test_folders: dict[str, str] = field(default_factory=dict)
     score_split: str = "test"  # "val": score on the validation photographs (choosing hyperparameters), not the test
     baselines: str | None = None  # shipped baseline rows to start a new run folder from (experiments.baselines)
 
     def __post_init__(self) -> None:
+        for name, variant in self.variants.items():
+            check_variant(name, variant)
         for agent in [*self.agents, *self.agent_kwargs, *self.agent_overrides]:
-            agent_entry(agent)  # an unknown name or an unimportable spec is an error now, not mid-grid
+            agent_entry(self.registered(agent))  # an unknown name or an unimportable spec is an error now, not mid-grid
         if "uniform" not in self.agents:
             raise ConfigError("agents must include 'uniform' (the reference of the paired differences)")
         if self.train_steps < 0:
@@ -79,10 +86,30 @@ class RLBenchmarkSpec:
         if self.baselines is not None:
             check_shipped(self)  # shipped under another config: an error now, before the run folder is written
 
+    def registered(self, agent: str) -> str:
+        """The registered agent behind a name of ``agents`` (a variant's ``agent``; otherwise the name itself)."""
+        return self.variants[agent]["agent"] if agent in self.variants else agent
+
+    def kwargs_of(self, agent: str) -> dict[str, Any]:
+        """Agent kwargs of a name of ``agents``: its registered agent's ``agent_kwargs``, then a variant's own."""
+        return {**self.agent_kwargs.get(self.registered(agent), {}), **self.variants.get(agent, {}).get("kwargs", {})}
+
     @property
     def budgets(self) -> list[int]:
         """Training env steps at which learning agents are measured (increasing, the last is ``train_steps``)."""
         return checkpoint_budgets(self.train_steps, self.checkpoints)
+
+
+def check_variant(name: str, variant: Any) -> None:
+    """A variant is ``{agent: <registered name>, kwargs: {...}}`` under a name that is not a registered agent."""
+    if not isinstance(variant, dict) or "agent" not in variant or set(variant) - {"agent", "kwargs"}:
+        raise ConfigError(f"variant {name!r}: {variant!r} is invalid; allowed: {{agent: <registered agent>, "
+                          "kwargs: {<keyword>: <value>}}")
+    if name in agent_names():
+        raise ConfigError(f"variant {name!r} shadows the registered agent of that name; choose another name")
+    agent_entry(variant["agent"])
+    if not isinstance(variant.get("kwargs", {}), dict):
+        raise ConfigError(f"variant {name!r}: kwargs={variant['kwargs']!r} is invalid; allowed: a mapping")
 
 
 def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec, column: str) -> list[QATJob]:
@@ -99,7 +126,7 @@ def reference_jobs(cell: dict, overrides: dict, seeds: list[int], base: RunSpec,
 
 def learns_in(spec: RLBenchmarkSpec, agent: str) -> bool:
     """Whether an agent is trained (and measured along a learning curve) in this benchmark."""
-    return agent_entry(agent).learns and spec.train_steps > 0
+    return agent_entry(spec.registered(agent)).learns and spec.train_steps > 0
 
 
 def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
@@ -113,8 +140,9 @@ def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
             learns = learns_in(spec, agent)
             for seed in spec.seeds:
                 key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
-                run = replace(base, agent=agent, seed=seed, agent_kwargs=spec.agent_kwargs.get(agent, {}),
-                              overrides={**overrides, **spec.agent_overrides.get(agent, {})})
+                registered = spec.registered(agent)
+                run = replace(base, agent=registered, seed=seed, agent_kwargs=spec.kwargs_of(agent),
+                              overrides={**overrides, **spec.agent_overrides.get(registered, {})})
                 grid.append(QATJob(key, run, kind="curve" if learns else "qat",
                                    budgets=tuple(spec.budgets) if learns else ()))
     return grid
@@ -122,8 +150,11 @@ def jobs(spec: RLBenchmarkSpec) -> list[QATJob]:
 
 def report(store: ResultsStore, spec: RLBenchmarkSpec) -> None:
     learners = [agent for agent in spec.agents if learns_in(spec, agent)]
+    images = "validation photographs" if spec.score_split == "val" else "test images"
+    defaults = [spec.registered(agent) for agent in spec.agents if agent in spec.variants]
     report_scores(store, "agent", learners, f"RL agents, {spec.train_steps} training env steps each, then one "
-                  "measured QAT run per seed; score = fraction of the PTQ -> FP gap closed on the test images")
+                  f"measured QAT run per seed; score = fraction of the PTQ -> FP gap closed on the {images}",
+                  extra_references=list(dict.fromkeys(defaults)), images=images)
 
 
 EXPERIMENT = Experiment("rl_benchmark", RLBenchmarkSpec, jobs, KEY_COLUMNS, report, prepare=seed_run_folder)

@@ -193,17 +193,18 @@ def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str
 
 
 def report_scores(store: ResultsStore, column: str, learners: Sequence[str], title: str,
-                  extra_references: Sequence[str] = ()) -> None:
+                  extra_references: Sequence[str] = (), images: str = "test images") -> None:
     """Scores, aggregate table and plots of a run folder whose ``column`` names what is compared (agents, rewards)
     next to the ``teacher`` / ``ptq`` / ``uniform`` reference rows; ``extra_references``: more rows every other row
-    is paired with in the per-cell table (e.g. the default reward)."""
+    is paired with in the per-cell table (e.g. the default reward); ``images`` names what the students were scored
+    on in the per-cell title."""
     all_runs = normalized_scores(store.table(), column)
     runs = final_runs(all_runs, column)
     print(write_table(aggregate(runs, column), store.folder, "summary", title))
     print(write_table(per_cell_table(runs, column, store.table("per_image"), extra_references), store.folder,
                       "per_cell",
-                      "Per cell: test PSNR-Y (dB) and paired differences (same seeds and test images; 95 % CIs over "
-                      "seeds and images)"))
+                      f"Per cell: PSNR-Y (dB) on the {images} and paired differences (same seeds and images; 95 % "
+                      "CIs over seeds and images)"))
     if "train_steps" in all_runs and all_runs[column].isin(learners).any():
         print(write_table(learning_curve_table(all_runs, column, learners), store.folder, "learning_curves",
                           "Learning curves: measured runs after each training budget (same seeds)"))

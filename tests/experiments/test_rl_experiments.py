@@ -158,3 +158,28 @@ def test_score_split_val_scores_the_validation_photographs(tmp_path):
     assert set(per_image.image) == set(split_names("val"))
     with pytest.raises(SystemExit, match="score_split='train' is invalid; allowed: test, val"):
         rl_benchmark.main(["--dry-run", "--set", "score_split=train"])
+
+
+def test_variants_run_a_registered_agent_with_their_own_kwargs():
+    spec = rl_benchmark.RLBenchmarkSpec(
+        agents=["uniform", "pgpe", "pgpe_sigma_half"], cells=[TINY_CELL], seeds=[3], train_steps=64,
+        checkpoints=[1.0], agent_kwargs={"pgpe": {"pairs_per_update": 1}},
+        variants={"pgpe_sigma_half": {"agent": "pgpe", "kwargs": {"sigma": 0.15}}})
+    runs = {job.key["agent"]: job for job in rl_benchmark.jobs(spec)}
+    assert runs["pgpe_sigma_half"].run.agent == "pgpe" and runs["pgpe_sigma_half"].kind == "curve"
+    assert runs["pgpe_sigma_half"].run.agent_kwargs == {"pairs_per_update": 1, "sigma": 0.15}
+    assert runs["pgpe"].run.agent_kwargs == {"pairs_per_update": 1}
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({"pgpe": {"agent": "pgpe"}}, "variant 'pgpe' shadows the registered agent"),
+    ({"fast": {"kwargs": {"sigma": 1}}}, "variant 'fast': .* is invalid; allowed: {agent: <registered agent>"),
+    ({"fast": {"agent": "pgpe", "sigma": 1}}, "variant 'fast': .* is invalid"),
+    ({"fast": {"agent": "pgpe", "kwargs": [1]}}, r"variant 'fast': kwargs=\[1\] is invalid; allowed: a mapping"),
+    ({"fast": {"agent": "no_such_agent"}}, "no_such_agent"),
+])
+def test_a_bad_variant_is_refused_with_its_name(variants, message):
+    from spark_env.errors import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match=message):
+        rl_benchmark.RLBenchmarkSpec(agents=["uniform", *variants], variants=variants)
