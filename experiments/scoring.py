@@ -168,24 +168,33 @@ def learning_curve_table(runs: pd.DataFrame, column: str, learners: Sequence[str
 def plot_learning_curves(runs: pd.DataFrame, column: str, learners: Sequence[str], path: Path) -> None:
     """One panel per cell: h-score (0 = uniform KD, 1 = combined heuristic) of each learning agent against its
     training env steps, with Fieller's 95 % interval over seeds (drawn where defined); random maps as a dashed
-    line."""
+    line. Without heuristic runs (a reward-shaping study): the paired gain over uniform KD in dB, Student-t 95 %
+    interval over seeds."""
+    with_heuristic = HEURISTIC in set(runs[column])
     cells = list(dict.fromkeys(runs.cell))
     fig, axes = plt.subplots(1, len(cells), figsize=(5 * len(cells), 3.8), squeeze=False)
     for ax, cell in zip(axes[0], cells):
         frame = runs[runs.cell == cell]
         finals = final_runs(frame, column)
+
+        def curve_point(group: pd.DataFrame) -> tuple[float, float, float]:
+            if with_heuristic:
+                return h_score_ci(group, finals, column)
+            return student_t_ci(group.vs_uniform.dropna())
+
         for name, group in frame[frame[column].isin(learners)].groupby(column, sort=False):
-            stats = [(steps, *h_score_ci(g, finals, column)) for steps, g in group.groupby("train_steps")]
+            stats = [(steps, *curve_point(g)) for steps, g in group.groupby("train_steps")]
             steps, mean, low, high = map(np.array, zip(*stats))
             ax.plot(steps, mean, marker="o", ms=3, label=name)
             ax.fill_between(steps, low, high, alpha=0.2)
+        score = "h_score" if with_heuristic else "vs_uniform"
         for reference, style in (("uniform", ":"), ("random", "--"), (HEURISTIC, "-.")):
-            scores = frame[frame[column] == reference].h_score.dropna()
+            scores = frame[frame[column] == reference][score].dropna()
             if len(scores):
                 ax.axhline(scores.mean(), color="k", ls=style, lw=0.8, label=reference)
         ax.set_title(cell, fontsize=9)
         ax.set_xlabel("training env steps (crops)")
-        ax.set_ylabel("h-score: 0 = uniform KD, 1 = heuristic")
+        ax.set_ylabel("h-score: 0 = uniform KD, 1 = heuristic" if with_heuristic else "gain over uniform KD (dB)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

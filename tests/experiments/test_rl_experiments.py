@@ -183,3 +183,24 @@ def test_a_bad_variant_is_refused_with_its_name(variants, message):
 
     with pytest.raises((ConfigError, ValueError), match=message):
         rl_benchmark.RLBenchmarkSpec(agents=["uniform", *variants], variants=variants)
+
+
+def test_learning_curves_without_heuristic_plot_the_gain_over_uniform(tmp_path, monkeypatch):
+    """A reward-shaping study has no heuristic runs: its curves are the paired gain in dB, not an undefined h-score."""
+    import matplotlib.pyplot as plt
+
+    from experiments.scoring import normalized_scores, plot_learning_curves
+
+    rows = [{"cell": "c", "reward": "teacher", "seed": 0, "psnr": 32.0}]
+    rows += [{"cell": "c", "reward": kind, "seed": s, "psnr": psnr} for s in range(3)
+             for kind, psnr in (("ptq", 28.0), ("uniform", 30.0))]
+    rows += [{"cell": "c", "reward": "probe", "seed": s, "psnr": 30.0 + 0.1 * steps / 8 + 0.01 * s,
+              "train_steps": steps} for s in range(3) for steps in (4, 8)]
+    runs = normalized_scores(pd.DataFrame(rows), "reward")
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plot_learning_curves(runs, "reward", ["probe"], tmp_path / "curves.png")
+    ax = figures[0].axes[0]
+    probe = next(line for line in ax.lines if line.get_label() == "probe")
+    assert np.allclose(probe.get_xdata(), [4, 8]) and np.allclose(probe.get_ydata(), [0.06, 0.11])
+    assert ax.get_ylabel() == "gain over uniform KD (dB)"
