@@ -41,7 +41,8 @@ def _sb3_factory(algorithm: str):
 
 
 # SB3 settings of one decision per run: a rollout of 4 runs per update, the return undiscounted, the Gaussian's
-# initial std 0.3 (PGPE's sigma on the same 4 weights). Set a priori, not tuned on any scores (docs/rl_benchmark.md).
+# initial std 0.3 (PGPE's sigma on the same 4 weights). Set a priori; on the validation photographs half and double
+# the initial std were not better (`rl_benchmark --preset tune_val`, docs/rl_benchmark.md section 8).
 EPISODIC_SB3 = {
     "ppo": {"n_steps": 4, "batch_size": 4, "n_epochs": 10, "learning_rate": 1e-3, "gamma": 1.0, "gae_lambda": 1.0,
             "policy_kwargs": {"log_std_init": math.log(0.3)}},

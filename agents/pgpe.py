@@ -35,7 +35,7 @@ from spark_env.difficulty import CHANNELS
 @dataclass
 class PGPEConfig:
     policy: str = "linear"         # policy class: linear (4 channel weights) | cnn (the SPARK agent's 3-conv CNN)
-    sigma: float = 0.3             # std of the parameter perturbations
+    sigma: float = 0.3             # std of the parameter perturbations (0.15 / 0.6 not better: preset tune_val)
     lr: float = 1.0                # step of the mean, in units of sigma per update
     pairs_per_update: int = 2      # antithetic pairs (2 episodes each, same QAT seed) per update
     rms_momentum: float = 0.9      # EMA momentum of the half-difference scale s
