@@ -12,11 +12,11 @@ episodic SB3 agents (rollouts of 4 runs): 4 generations in the benchmark's 16-ru
 PGPE's sigma. Both set a priori; ``sigma0`` 0.15 and 0.6 were not better on the validation photographs
 (``rl_benchmark --preset tune_val``, docs/rl_benchmark.md section 8). Every other option is ``cma``'s default
 (with a population under 6 that includes mirrored sampling: one candidate of each generation mirrors another; no
-bounds: the env clips weights to [-1, 1], as for PGPE). ``cma`` draws its samples from the agent's own generator (its ``randn`` option), never from
-numpy's global one. The budget is spent in whole generations; the rest carries over to the next ``learn`` call.
-The policy file (``save``) holds the mean, not the search state: ``load`` restarts the search from the loaded mean
-with ``sigma0``. The CNN policy class is not offered: its 10,721 parameters would need a 10,721 x 10,721
-covariance and far more runs per generation than the budget holds.
+bounds: the env clips weights to [-1, 1], as for PGPE). ``cma`` draws its samples from the agent's own generator
+(its ``randn`` option), never from numpy's global one. The budget is spent in whole generations; the rest carries
+over to the next ``learn`` call. The policy file (``save``) holds the mean, not the search state: ``load`` restarts
+the search from the loaded mean with ``sigma0``. The CNN policy class is not offered: its 10,721 parameters would
+need a 10,721 x 10,721 covariance and far more runs per generation than the budget holds.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ heuristics, PGPE; experiments.baselines), so only the other agents run.
 choose hyperparameters; the test images then score only the final table). ``variants`` name settings of a
 registered agent, listed in ``agents`` like agents (``--preset tune_val``: each learner's exploration scale)::
 
-    variants: {pgpe_sigma0.15: {agent: pgpe, kwargs: {sigma: 0.15}}}
+    variants: {pgpe_sigma_half: {agent: pgpe, kwargs: {sigma: 0.15}}}
 
 Scores of a run (the tables use each learning agent's full budget):
   * ``score``: the fraction of the PTQ -> FP-teacher PSNR gap it closes, ``(psnr - ptq) / (fp - ptq)`` with the
@@ -74,6 +74,10 @@ class RLBenchmarkSpec:
     def __post_init__(self) -> None:
         for name, variant in self.variants.items():
             check_variant(name, variant)
+        for key, named in (("agent_kwargs", self.agent_kwargs), ("agent_overrides", self.agent_overrides)):
+            if set(named) & set(self.variants):  # they apply by registered agent: a variant's entry would be ignored
+                raise ConfigError(f"{key} names the variants {sorted(set(named) & set(self.variants))}; a variant "
+                                  "takes its kwargs in its own entry and the overrides of its registered agent")
         for agent in [*self.agents, *self.agent_kwargs, *self.agent_overrides]:
             agent_entry(self.registered(agent))  # an unknown name or an unimportable spec is an error now, not mid-grid
         if "uniform" not in self.agents:

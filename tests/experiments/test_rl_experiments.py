@@ -185,6 +185,15 @@ def test_a_bad_variant_is_refused_with_its_name(variants, message):
         rl_benchmark.RLBenchmarkSpec(agents=["uniform", *variants], variants=variants)
 
 
+@pytest.mark.parametrize("key", ["agent_kwargs", "agent_overrides"])
+def test_agent_settings_keyed_by_a_variant_are_refused(key):
+    from spark_env.errors import ConfigError
+
+    variants = {"fast": {"agent": "pgpe", "kwargs": {"sigma": 0.6}}}
+    with pytest.raises(ConfigError, match=rf"{key} names the variants \['fast'\]"):
+        rl_benchmark.RLBenchmarkSpec(agents=["uniform", "fast"], variants=variants, **{key: {"fast": {}}})
+
+
 def test_learning_curves_without_heuristic_plot_the_gain_over_uniform(tmp_path, monkeypatch):
     """A reward-shaping study has no heuristic runs: its curves are the paired gain in dB, not an undefined h-score."""
     import matplotlib.pyplot as plt
