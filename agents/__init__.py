@@ -5,7 +5,8 @@ policy CNN + REINFORCE), ``spark_distill`` (the same policy regressed onto the l
 its env needs ``lookahead_info=True``), ``lookahead`` (the meta-gradient map, read from the env's episode),
 ``pgpe`` (parameter-exploring policy gradients on a linear policy of the z-scored difficulty channels, antithetic
 pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3), ``uniform``, ``random``,
-``heuristic_<channel>`` for each difficulty channel and ``heuristic_combined``. Wherever a name is accepted,
+``heuristic_<channel>`` for each difficulty channel and ``heuristic_combined``; ``spark_pretrained`` applies a
+trained policy without retraining (the shipped one, or ``path=`` a policy file; agents.pretrained). Wherever a name is accepted,
 ``"package.module:factory"`` names a user's agent.
 
 Exploration held for a whole run (``EPISODIC``): ``ppo_episodic`` / ``a2c_episodic`` act in the ``channel_weights``
@@ -25,6 +26,7 @@ from agents.base import Agent
 from agents.fixed import HeuristicAgent, RandomAgent, UniformAgent
 from agents.lookahead import DistillConfig, LookaheadAgent, LookaheadDistillAgent
 from agents.pgpe import PGPEAgent, PGPEConfig
+from agents.pretrained import PretrainedPolicyAgent
 from agents.registry import (AGENTS, AgentEntry, agent_entry, agent_names, make_agent, register_agent,
                              unregister_agent)
 from agents.spark import SparkAgent, SparkAgentConfig
@@ -111,6 +113,8 @@ register_agent("uniform", UniformAgent, learns=False, summary="the zero action: 
 register_agent("random", RandomAgent, learns=False, summary="uniformly random maps")
 register_agent("random_weights", functools.partial(RandomAgent, shared=True), learns=False, env_overrides=EPISODIC_ENV,
                summary="one uniformly random channel-weight vector per run, for every crop")
+register_agent("spark_pretrained", PretrainedPolicyAgent, learns=False,
+               summary="the shipped trained policy (PGPE's 4 channel weights, averaged over 20 trainings), fixed")
 register_agent("lookahead", LookaheadAgent, learns=False, summary="the per-cell meta-gradient map (no RL)")
 for _channel in (*CHANNELS, "combined"):
     register_agent(f"heuristic_{_channel}", _heuristic_factory(_channel), learns=False,
@@ -118,5 +122,5 @@ for _channel in (*CHANNELS, "combined"):
                    else "more KD where the mean z-score of the four channels is high")
 
 __all__ = ["AGENTS", "Agent", "AgentEntry", "DistillConfig", "LookaheadAgent", "LookaheadDistillAgent",
-           "PGPEAgent", "PGPEConfig", "SB3_NAMES", "SparkAgent", "SparkAgentConfig", "agent_entry", "agent_names",
-           "make_agent", "register_agent", "unregister_agent"]
+           "PGPEAgent", "PGPEConfig", "PretrainedPolicyAgent", "SB3_NAMES", "SparkAgent", "SparkAgentConfig",
+           "agent_entry", "agent_names", "make_agent", "register_agent", "unregister_agent"]

@@ -69,11 +69,13 @@ METHODS: dict[str, Method] = {
     # the SPARK study's best variant: imitate the heuristic for 16 steps, then REINFORCE with less exploration
     "spark_warm": Method("SPARK (heuristic warm start)", agent="spark",
                          agent_kwargs={"warm_start": "combined", "init_log_std": -1.6}),
+    # the shipped policy (agents.pretrained): trained before the run on FSRCNN SR x2 W4A4 / W3A3, applied unchanged
+    "spark_trained": Method("SPARK (trained policy)", agent="spark_pretrained"),
     "spark_ppo": Method("SPARK (SB3 PPO)", agent="ppo"),
     "spark_a2c": Method("SPARK (SB3 A2C)", agent="a2c"),
 }
 # methods whose weight maps are kept (and every agent named as a method)
-MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_ppo", "spark_a2c")
+MAP_METHODS = ("kd_heuristic", "kd_lookahead", "spark", "spark_warm", "spark_trained", "spark_ppo", "spark_a2c")
 
 
 def method_of(name: str) -> Method:

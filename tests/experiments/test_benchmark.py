@@ -88,8 +88,8 @@ def test_a_changed_config_is_not_mixed_into_old_results(finished_run):
 def test_dry_run_lists_the_grid(capsys, tmp_path):
     benchmark.main(["--preset", "quick", "--dry-run", "--out", str(tmp_path / "x")])
     out = capsys.readouterr().out
-    assert out.startswith("134 runs into")
-    assert "sr_x2 fsrcnn 2 spark_a2c seed 2" in out
+    assert out.startswith("146 runs into")
+    assert "sr_x2 fsrcnn 2 spark_a2c seed 2" in out and "sr_x2 edsr 4 spark_trained seed 0" in out
     assert not (tmp_path / "x").exists()
 
 

@@ -33,8 +33,8 @@ PRETRAIN = {"spark": 32, "spark_distill": 64, "pgpe": 64, "ppo": 64, "a2c": 32, 
             "a2c_episodic_crn": 64, "cmaes": 64}
 AGENTS = ("spark", "spark_distill", "pgpe", "ppo", "a2c", "sac", "td3", "ppo_episodic", "a2c_episodic",
           "spark_episodic", "ppo_episodic_crn", "a2c_episodic_crn", "cmaes", "uniform", "random", "random_weights",
-          "lookahead", "heuristic_laplacian", "heuristic_variance", "heuristic_error", "heuristic_gap",
-          "heuristic_combined")
+          "spark_pretrained", "lookahead", "heuristic_laplacian", "heuristic_variance", "heuristic_error",
+          "heuristic_gap", "heuristic_combined")
 REWARDS = ("probe_psnr_gain", "crop_psnr_gain", "gap_potential", "ssim_gain", "final_psnr",
            "counterfactual_uniform", "val_psnr_gain", "paired_uniform_gain")
 

@@ -1,0 +1,123 @@
+"""Train the shipped SPARK policy (or your own) and write it with its provenance, in one command.
+
+    python -m experiments.train_policy                       # rl_benchmark --preset policy, then
+                                                             # agents/policies/spark_pretrained.{pt,json}
+    python -m experiments.train_policy --preset my_preset --policy-out my_policy.pt
+    python -m experiments.train_policy --run-folder runs/rl_benchmark/policy --policy-out my_policy.pt  # no training
+
+The preset is an rl_benchmark preset (``experiments/configs/rl_benchmark/``; ``policy`` trains PGPE on FSRCNN SR x2
+W4A4 and W3A3, 10 seeds each); the grid resumes like any rl_benchmark run (``runs/rl_benchmark/<preset>``). The
+policy written is the mean of the final parameters of every training run of ``--agent`` in the run folder (one per
+cell and seed, each an independent training): a linear policy's 4 channel weights share one meaning across runs,
+and their mean removes most of the seed-to-seed scatter of a single run's weights (std 0.3-0.5 per weight at 16
+runs of training). Only linear policies are averaged (a CNN's parameters have no shared coordinates).
+
+Beside the policy file goes ``<name>.json``: its SHA-256, its weights, every training run's weights, and how it was
+made (the command, the run folder's config, package / torch versions, the CPU kernel). ``make_agent("spark_pretrained",
+env, path=..., sha256=...)`` applies such a file; the shipped one needs no arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from agents.pretrained import SHIPPED_POLICY, load_policy_file
+from experiments import rl_benchmark
+from experiments.baselines import provenance
+from experiments.qat_runs import key_path
+from experiments.spec import cell_name
+from spark_env.difficulty import CHANNELS
+from spark_env.errors import ConfigError
+from spark_env.models.teachers import file_sha256
+
+
+def final_policy_files(run_folder: Path, agent: str) -> tuple[dict[str, Any], list[tuple[str, int, Path]]]:
+    """The run folder's config and, per cell and seed, the policy file of ``agent`` after the full training budget;
+    a missing file (an unfinished grid) is a ConfigError naming it."""
+    config_file = run_folder / "config.yaml"
+    if not config_file.is_file():
+        raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder (no config.yaml)")
+    config = yaml.safe_load(config_file.read_text())
+    if agent not in config["agents"]:
+        raise ConfigError(f"agent {agent!r} is not among the run's agents {config['agents']}")
+    files = []
+    for cell in config["cells"]:
+        for seed in config["seeds"]:
+            key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
+            path = run_folder / "policies" / key_path(key) / f"steps{config['train_steps']}.pt"
+            if not path.is_file():
+                raise ConfigError(f"policy file '{path}' is missing: the run has not finished (rerun it to resume)")
+            files.append((cell_name(cell), seed, path))
+    return config, files
+
+
+def average_policy(files: list[tuple[str, int, Path]]) -> tuple[np.ndarray, dict[str, Any], list[dict]]:
+    """The mean parameters of linear policy files; returns (mean, the first file's config, one row per file)."""
+    rows, parameters, config = [], [], None
+    for cell, seed, path in files:
+        mu, file_config = load_policy_file(path)
+        if file_config["policy"] != "linear":
+            raise ConfigError(f"policy file '{path}' holds a {file_config['policy']!r} policy; only linear policies "
+                              "(4 channel weights) can be averaged")
+        config = config or file_config
+        parameters.append(mu)
+        rows.append({"cell": cell, "seed": seed, **{f"w_{c}": float(w) for c, w in zip(CHANNELS, mu)}})
+    return np.mean(parameters, axis=0), config, rows
+
+
+def write_policy(run_folder: Path, agent: str, out: Path, command: str) -> dict[str, Any]:
+    """Average the run folder's final policies of ``agent`` into ``out`` and write ``out.with_suffix('.json')``;
+    returns the manifest."""
+    config, files = final_policy_files(run_folder, agent)
+    mean, agent_config, rows = average_policy(files)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"mu": torch.from_numpy(mean), "config": {**agent_config, "seed": 0}}, out)
+    manifest = {
+        "policy_file": out.name,
+        "sha256": file_sha256(out),
+        "policy": "linear",
+        "weights": {f"w_{c}": float(w) for c, w in zip(CHANNELS, mean)},
+        "made_by": {"command": command, "agent": agent, "combined": f"mean of {len(files)} final policies",
+                    "run_folder": str(run_folder), "run_config": config,
+                    "created": datetime.date.today().isoformat(), **provenance(config)},
+        "training_runs": rows,
+    }
+    out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="policy", help="rl_benchmark preset that trains the policies")
+    parser.add_argument("--run-folder", type=Path, default=None,
+                        help="a finished rl_benchmark run folder to average (skips training)")
+    parser.add_argument("--agent", default="pgpe", help="the learning agent whose final policies are averaged")
+    parser.add_argument("--policy-out", type=Path, default=SHIPPED_POLICY,
+                        help=f"policy file to write, its manifest beside it (default {SHIPPED_POLICY})")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes of the training grid")
+    args = parser.parse_args(argv)
+    run_folder = args.run_folder
+    if run_folder is None:
+        run_folder = Path("runs/rl_benchmark") / args.preset
+        grid_args = ["--preset", args.preset, "--out", str(run_folder)]
+        rl_benchmark.main(grid_args + (["--workers", str(args.workers)] if args.workers else []))
+    try:
+        manifest = write_policy(run_folder, args.agent, args.policy_out,
+                                " ".join(["python -m experiments.train_policy",
+                                          *(argv if argv is not None else sys.argv[1:])]))
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from error
+    weights = ", ".join(f"{k} {v:+.3f}" for k, v in manifest["weights"].items())
+    print(f"wrote {args.policy_out} ({manifest['made_by']['combined']}; {weights}; sha256 {manifest['sha256']})")
+
+
+if __name__ == "__main__":
+    main()

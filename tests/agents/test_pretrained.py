@@ -1,0 +1,115 @@
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import spark_env  # noqa: F401
+from agents import make_agent
+from agents.pretrained import SHIPPED_POLICY, load_policy_file, read_policy_manifest
+from experiments.benchmark import BenchmarkSpec
+from experiments.spec import load_spec
+from spark_env.action_spaces import channel_weights_map
+from spark_env.difficulty import CHANNELS
+from spark_env.errors import ConfigError
+from spark_env.models.teachers import file_sha256
+from spark_env.testing import TargetCellsEnv
+
+
+def tiny_env(**overrides):
+    return gym.make("SparkKD-v2", preset="tiny", **overrides)
+
+
+def test_shipped_policy_matches_its_manifest_hash_and_weights():
+    manifest = read_policy_manifest()
+    assert manifest["policy_file"] == SHIPPED_POLICY.name
+    assert file_sha256(SHIPPED_POLICY) == manifest["sha256"]
+    mu, config = load_policy_file(SHIPPED_POLICY, manifest["sha256"])
+    assert config["policy"] == "linear" and mu.shape == (len(CHANNELS),)
+    np.testing.assert_allclose(mu, [manifest["weights"][f"w_{c}"] for c in CHANNELS])
+    runs = manifest["training_runs"]  # the mean of the recorded training runs' weights is the policy
+    np.testing.assert_allclose(mu, [np.mean([run[f"w_{c}"] for run in runs]) for c in CHANNELS])
+    made_by = manifest["made_by"]
+    assert made_by["command"].startswith("python -m experiments.train_policy")
+    assert made_by["run_config"]["cells"] and made_by["run_config"]["seeds"]
+    assert len(runs) == len(made_by["run_config"]["cells"]) * len(made_by["run_config"]["seeds"])
+
+
+def test_shipped_policy_acts_on_every_cell_of_the_quick_preset():
+    quick = load_spec(BenchmarkSpec, "benchmark", "quick")
+    assert "spark_trained" in quick.methods
+    for task in quick.tasks:
+        for student in quick.students:
+            for bits in quick.bits:
+                env = tiny_env(task=task, arch=student, w_bits=bits, a_bits=bits, episode_steps=2)
+                agent = make_agent("spark_pretrained", env)
+                grid = env.reset(seed=0)[0]
+                action = agent.act(grid)
+                np.testing.assert_allclose(action, channel_weights_map(agent.mu, grid[None])[0], atol=1e-6)
+                assert action.shape == (8, 8) and np.all(np.abs(action) <= 1) and action.std() > 0
+                agent.learn(env.unwrapped.config.episode_steps)  # drives a QAT run
+                assert set(agent.policy_parameters()) == {f"w_{c}" for c in CHANNELS}
+
+
+def test_pretrained_agent_acts_with_its_weights_in_the_channel_weights_space():
+    env = tiny_env(action_space="channel_weights")
+    agent = make_agent("spark_pretrained", env)
+    actions = agent.act(np.stack([env.reset(seed=0)[0]] * 3))
+    np.testing.assert_allclose(actions, np.tile(agent.mu, (3, 1)), atol=1e-6)
+
+
+def test_a_saved_pgpe_policy_is_applied_unchanged(tmp_path):
+    trained = make_agent("pgpe", TargetCellsEnv(), seed=0).learn(16 * 2 * 4)
+    trained.save(tmp_path / "mine.pt")
+    applied = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "mine.pt")
+    grids = np.random.default_rng(0).random((5, 4, 8, 8), dtype=np.float32)
+    np.testing.assert_array_equal(applied.act(grids), trained.act(grids))
+    applied.save(tmp_path / "again.pt")  # its own file round-trips
+    again = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "again.pt")
+    np.testing.assert_array_equal(again.act(grids), trained.act(grids))
+
+
+def test_a_cnn_policy_file_is_applied(tmp_path):
+    trained = make_agent("spark_episodic", TargetCellsEnv(), seed=0, hidden=4)
+    trained.mu = trained.mu + np.random.default_rng(0).normal(0, 0.1, trained.mu.shape)
+    trained.save(tmp_path / "cnn.pt")
+    applied = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "cnn.pt")
+    grids = np.random.default_rng(1).random((3, 4, 8, 8), dtype=np.float32)
+    np.testing.assert_allclose(applied.act(grids), trained.act(grids), atol=1e-6)
+
+
+def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
+    env = TargetCellsEnv()
+    with pytest.raises(ConfigError, match="does not exist"):
+        make_agent("spark_pretrained", env, path=tmp_path / "none.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(SHIPPED_POLICY.read_bytes()[:-20])  # truncated
+    with pytest.raises(ConfigError, match="SHA-256 .* not .*modified or replaced"):
+        make_agent("spark_pretrained", env, path=corrupt, sha256=read_policy_manifest()["sha256"])
+    with pytest.raises(ConfigError, match="cannot be read as a policy file"):
+        make_agent("spark_pretrained", env, path=corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(4)}, foreign)
+    with pytest.raises(ConfigError, match="expected a dict with 'mu'"):
+        make_agent("spark_pretrained", env, path=foreign)
+    wrong_size = tmp_path / "wrong_size.pt"
+    torch.save({"mu": torch.zeros(5, dtype=torch.float64), "config": {"policy": "linear"}}, wrong_size)
+    with pytest.raises(ConfigError, match="holds 5 parameters; a linear policy .* has 4"):
+        make_agent("spark_pretrained", env, path=wrong_size)
+    unknown = tmp_path / "unknown.pt"
+    torch.save({"mu": torch.zeros(4, dtype=torch.float64), "config": {"policy": "mlp"}}, unknown)
+    with pytest.raises(ConfigError, match="policy 'mlp'; allowed: linear, cnn"):
+        make_agent("spark_pretrained", env, path=unknown)
+    nan = tmp_path / "nan.pt"
+    torch.save({"mu": torch.full((4,), float("nan"), dtype=torch.float64), "config": {"policy": "linear"}}, nan)
+    with pytest.raises(ConfigError, match="non-finite"):
+        make_agent("spark_pretrained", env, path=nan)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        read_policy_manifest(manifest)
+    manifest.write_text(json.dumps({"weights": {}}))
+    with pytest.raises(ConfigError, match="no 'sha256'"):
+        read_policy_manifest(manifest)
+
