@@ -6,8 +6,8 @@ its env needs ``lookahead_info=True``), ``lookahead`` (the meta-gradient map, re
 ``pgpe`` (parameter-exploring policy gradients on a linear policy of the z-scored difficulty channels, antithetic
 pairs on the same QAT seed), ``ppo``, ``a2c``, ``sac``, ``td3`` (Stable-Baselines3), ``uniform``, ``random``,
 ``heuristic_<channel>`` for each difficulty channel and ``heuristic_combined``; ``spark_pretrained`` applies a
-trained policy without retraining (the shipped one, or ``path=`` a policy file; agents.pretrained). Wherever a name is accepted,
-``"package.module:factory"`` names a user's agent.
+trained policy without retraining (the shipped one, or ``path=`` a policy file; agents.pretrained). Wherever a
+name is accepted, ``"package.module:factory"`` names a user's agent.
 
 Exploration held for a whole run (``EPISODIC``): ``ppo_episodic`` / ``a2c_episodic`` act in the ``channel_weights``
 action space with one decision per run (``decision_interval: 0``, the registered env overrides) and one action for
@@ -114,7 +114,7 @@ register_agent("random", RandomAgent, learns=False, summary="uniformly random ma
 register_agent("random_weights", functools.partial(RandomAgent, shared=True), learns=False, env_overrides=EPISODIC_ENV,
                summary="one uniformly random channel-weight vector per run, for every crop")
 register_agent("spark_pretrained", PretrainedPolicyAgent, learns=False,
-               summary="the shipped trained policy (PGPE's 4 channel weights, averaged over 20 trainings), fixed")
+               summary="a trained policy applied fixed: the shipped one (PGPE's 4 channel weights) or a policy file")
 register_agent("lookahead", LookaheadAgent, learns=False, summary="the per-cell meta-gradient map (no RL)")
 for _channel in (*CHANNELS, "combined"):
     register_agent(f"heuristic_{_channel}", _heuristic_factory(_channel), learns=False,

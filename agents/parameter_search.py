@@ -86,6 +86,12 @@ class ConvMapPolicy:
         return {"parameter_norm": float(np.linalg.norm(theta))}
 
 
+def build_policy(config, action_space: str) -> LinearChannelPolicy | ConvMapPolicy:
+    """The policy class a config names (``config.policy``: linear or cnn) for the env's action space."""
+    policy_class = LinearChannelPolicy if config.policy == "linear" else ConvMapPolicy
+    return policy_class(config, action_space)
+
+
 class ParameterSearchAgent(Agent):
     """The shared part of PGPE and CMA-ES: the policy class, whole episodes with fixed parameters from a chosen QAT
     seed, deterministic acting with ``mu``, the policy file (``mu`` and the config). Subclasses implement ``learn``
@@ -107,8 +113,7 @@ class ParameterSearchAgent(Agent):
         self.history: list[dict] = []  # one row per batch of episodes: seed, returns, mu after an update
 
     def _policy_class(self) -> LinearChannelPolicy | ConvMapPolicy:
-        policy_class = LinearChannelPolicy if self.config.policy == "linear" else ConvMapPolicy
-        return policy_class(self.config, self.action_space_name)
+        return build_policy(self.config, self.action_space_name)
 
     def _episode_steps(self) -> int | None:
         """Env steps of one episode: from a SparkKD config when the env has one, else as measured (None before the

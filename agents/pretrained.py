@@ -6,14 +6,14 @@
 
 The shipped policy is ``agents/policies/spark_pretrained.pt``, a linear policy: 4 weights of the z-scored difficulty
 channels (agents.parameter_search), the map ``clip(sum_c w_c z_c(grid), -1, 1)``. Beside it,
-``spark_pretrained.json`` records how it was made (the command, the agent, the cells and seeds it was trained on,
-the training budget, package / torch versions and the CPU kernel), its weights and the file's SHA-256, which is
-checked before the file is loaded (``torch.load(..., weights_only=True)``). Retrain it with
-``python -m experiments.train_policy`` (docs/trained_policy.md).
+``spark_pretrained.json`` (its manifest) records how it was made (the command, the agent, the cells and seeds it was
+trained on, the training budget, package / torch versions and the CPU kernel), its weights and the file's SHA-256,
+which is checked before the file is loaded (``torch.load(..., weights_only=True)``): a file modified after it was
+made is refused. Retrain it with ``python -m experiments.train_policy`` (docs/trained_policy.md).
 
 The agent does not learn (``learns=False``): it acts in the env's action space (``map``: the policy's map per crop;
 ``channel_weights``: its 4 weights; a ``cnn`` policy needs ``map``) and drives a QAT run as a fixed method does.
-A missing, corrupt, tampered or malformed policy file is a ConfigError naming the file and what is wrong.
+A missing, corrupt, modified or malformed policy file is a ConfigError naming the file and what is wrong.
 """
 from __future__ import annotations
 
@@ -22,24 +22,25 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
 from agents.base import Agent
-from agents.parameter_search import POLICIES, ConvMapPolicy, LinearChannelPolicy
+from agents.parameter_search import POLICIES, build_policy
 from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
-from spark_env.models.teachers import file_sha256
+from spark_env.models.teachers import check_file_sha256
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 SHIPPED_POLICY = POLICY_DIR / "spark_pretrained.pt"
-SHIPPED_MANIFEST = POLICY_DIR / "spark_pretrained.json"
+SHIPPED_MANIFEST = SHIPPED_POLICY.with_suffix(".json")
 # what a policy file's config needs to rebuild its policy class (other keys, e.g. PGPE's sigma, are kept, unused)
-POLICY_DEFAULTS = {"policy": "linear", "init": [0.0] * len(CHANNELS), "hidden": 32, "seed": 0}
+POLICY_DEFAULTS = {"policy": "linear", "init": (0.0,) * len(CHANNELS), "hidden": 32, "seed": 0}
 
 
 def read_policy_manifest(path: str | Path = SHIPPED_MANIFEST) -> dict[str, Any]:
-    """The shipped policy's provenance record (a JSON object with at least ``sha256``)."""
+    """A policy's manifest: a JSON object with at least ``sha256`` (the shipped policy's by default)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"policy manifest '{path}' does not exist; make the shipped policy with "
@@ -53,20 +54,32 @@ def read_policy_manifest(path: str | Path = SHIPPED_MANIFEST) -> dict[str, Any]:
     return manifest
 
 
+def parameter_count(config: dict[str, Any]) -> int:
+    """Parameters of the policy a (defaults-filled) policy-file config names: 4 (linear), or the SPARK CNN's three
+    3x3 convolutions 4 -> hidden -> hidden -> 1 with biases (cnn; 10,721 at hidden=32)."""
+    if config["policy"] == "linear":
+        return len(CHANNELS)
+    hidden = int(config["hidden"])
+    return (len(CHANNELS) * 9 + 1) * hidden + (hidden * 9 + 1) * hidden + hidden * 9 + 1
+
+
 def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Read a policy file (``{"mu": tensor, "config": dict}``, as PGPE / CMA-ES ``save`` write), checking its SHA-256
-    first when ``sha256`` is given. Returns (parameters as float64, config with POLICY_DEFAULTS filled in)."""
+    first when ``sha256`` is given. Returns (parameters as a float64 vector, config with POLICY_DEFAULTS filled
+    in); a missing, unreadable or malformed file, or one whose parameter count does not fit its policy, is a
+    ConfigError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"policy file '{path}' does not exist")
-    if sha256 is not None and file_sha256(path) != sha256:
-        raise ConfigError(f"policy file '{path}' has SHA-256 {file_sha256(path)}, not {sha256} as recorded in its "
-                          "manifest: it was modified or replaced (retrain it with python -m experiments.train_policy)")
+    if sha256 is not None:
+        check_file_sha256(path, sha256, "policy file", "restore it (git checkout agents/policies/ or reinstall) or "
+                          "retrain it with python -m experiments.train_policy")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a truncated, foreign or unsafe file
+        first_line = str(error).splitlines()[0] if str(error) else ""
         raise ConfigError(f"policy file '{path}' cannot be read as a policy file: {type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''}") from None
+                          f"{first_line}") from None
     if (not isinstance(payload, dict) or not isinstance(payload.get("mu"), torch.Tensor)
             or not isinstance(payload.get("config"), dict)):
         raise ConfigError(f"policy file '{path}' is not a policy file; expected a dict with 'mu' (a tensor of "
@@ -75,6 +88,10 @@ def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.nd
     if config["policy"] not in POLICIES:
         raise ConfigError(f"policy file '{path}' names policy {config['policy']!r}; allowed: {', '.join(POLICIES)}")
     mu = payload["mu"].detach().double().numpy().reshape(-1)
+    expected = parameter_count(config)
+    if mu.size != expected:
+        kind = "a linear policy" if config["policy"] == "linear" else f"a cnn policy with hidden={config['hidden']}"
+        raise ConfigError(f"policy file '{path}' holds {mu.size} parameters; {kind} has {expected}")
     if not np.all(np.isfinite(mu)):
         raise ConfigError(f"policy file '{path}' holds non-finite parameters")
     return mu, config
@@ -82,30 +99,31 @@ def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.nd
 
 class PretrainedPolicyAgent(Agent):
     """Acts with a trained policy's parameters, fixed: the shipped SPARK policy unless ``path`` names another policy
-    file (``sha256``: the hash it must have; for the shipped file, the manifest's)."""
+    file; ``sha256``: the hash that file must have (the shipped file's is its manifest's)."""
 
     name = "spark_pretrained"
 
-    def __init__(self, env, seed: int | None = None, path: str | Path | None = None,
+    def __init__(self, env: gym.Env, seed: int | None = None, path: str | Path | None = None,
                  sha256: str | None = None) -> None:
         super().__init__(env, seed)
         if path is None:
+            if sha256 is not None:
+                raise ConfigError(f"sha256={sha256!r} without a path; allowed: sha256 with path=<policy file> (the "
+                                  "shipped policy's hash is read from its manifest)")
             path, sha256 = SHIPPED_POLICY, read_policy_manifest()["sha256"]
+        self.load(path, sha256)
+
+    def load(self, path: str | Path, sha256: str | None = None) -> "PretrainedPolicyAgent":
+        """Act with the policy file at ``path`` from now on (its SHA-256 checked when ``sha256`` is given)."""
         self.path = Path(path)
         self.mu, self.config = load_policy_file(self.path, sha256)
-        namespace = SimpleNamespace(**self.config)
-        if self.config["policy"] == "linear":
-            self.policy_class: LinearChannelPolicy | ConvMapPolicy = LinearChannelPolicy(namespace,
-                                                                                         self.action_space_name)
-            expected = len(CHANNELS)
-        else:
-            self.policy_class = ConvMapPolicy(namespace, self.action_space_name)
-            expected = sum(p.numel() for p in self.policy_class.network.parameters())
-        if self.mu.size != expected:
-            raise ConfigError(f"policy file '{self.path}' holds {self.mu.size} parameters; a "
-                              f"{self.config['policy']} policy (hidden={self.config['hidden']}) has {expected}")
+        try:
+            self.policy_class = build_policy(SimpleNamespace(**self.config), self.action_space_name)
+        except ValueError as error:  # e.g. a cnn policy in the channel_weights action space
+            raise ConfigError(f"policy file '{self.path}' does not fit this env: {error}") from None
+        return self
 
-    def act_batch(self, grids, deterministic=False):
+    def act_batch(self, grids: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.policy_class.actions(self.mu, grids)
 
     def policy_parameters(self) -> dict[str, float]:

@@ -9,11 +9,12 @@ The preset is an rl_benchmark preset (``experiments/configs/rl_benchmark/``; ``p
 W4A4 and W3A3, 10 seeds each); the grid resumes like any rl_benchmark run (``runs/rl_benchmark/<preset>``). The
 policy written is the mean of the final parameters of every training run of ``--agent`` in the run folder (one per
 cell and seed, each an independent training): a linear policy's 4 channel weights share one meaning across runs,
-and their mean removes most of the seed-to-seed scatter of a single run's weights (std 0.3-0.5 per weight at 16
-runs of training). Only linear policies are averaged (a CNN's parameters have no shared coordinates).
+and their mean removes most of the seed-to-seed scatter of a single run's weights (std 0.33-0.43 per weight over
+the shipped policy's 20 trainings of 16 runs each). Only linear policies are averaged (a CNN's parameters have no shared coordinates).
 
 Beside the policy file goes ``<name>.json``: its SHA-256, its weights, every training run's weights, and how it was
-made (the command, the run folder's config, package / torch versions, the CPU kernel). ``make_agent("spark_pretrained",
+made (the command, the run folder's config; the package / torch versions and CPU kernel of the averaging, which for
+the shipped policy are the training's too). ``make_agent("spark_pretrained",
 env, path=..., sha256=...)`` applies such a file; the shipped one needs no arguments.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,31 +33,40 @@ import yaml
 
 from agents.pretrained import SHIPPED_POLICY, load_policy_file
 from experiments import rl_benchmark
-from experiments.baselines import provenance
+from experiments.baselines import provenance, shipped_spec
 from experiments.qat_runs import key_path
-from experiments.spec import cell_name
 from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
 from spark_env.models.teachers import file_sha256
 
 
 def final_policy_files(run_folder: Path, agent: str) -> tuple[dict[str, Any], list[tuple[str, int, Path]]]:
-    """The run folder's config and, per cell and seed, the policy file of ``agent`` after the full training budget;
-    a missing file (an unfinished grid) is a ConfigError naming it."""
+    """The run folder's config and, per cell and seed, the policy file of ``agent`` after the full training budget
+    (the paths the grid wrote, from the run's own jobs); a missing file (an unfinished grid) is a ConfigError
+    naming it."""
     config_file = run_folder / "config.yaml"
     if not config_file.is_file():
         raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder (no config.yaml)")
     config = yaml.safe_load(config_file.read_text())
-    if agent not in config["agents"]:
-        raise ConfigError(f"agent {agent!r} is not among the run's agents {config['agents']}")
+    if not isinstance(config, dict) or not {"agents", "cells"} <= set(config):
+        raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder (its config.yaml has no agents and "
+                          "cells)")
+    try:
+        spec = shipped_spec(run_folder, rl_benchmark.RLBenchmarkSpec)
+    except TypeError as error:
+        raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder: {error}") from None
+    if agent not in spec.agents:
+        raise ConfigError(f"agent {agent!r} is not among the run's agents {spec.agents}")
+    if not rl_benchmark.learns_in(spec, agent):
+        raise ConfigError(f"agent {agent!r} was not trained in this run (a fixed agent, or train_steps=0): it has "
+                          "no trained policy to average")
     files = []
-    for cell in config["cells"]:
-        for seed in config["seeds"]:
-            key = {"cell": cell_name(cell), "agent": agent, "seed": seed}
-            path = run_folder / "policies" / key_path(key) / f"steps{config['train_steps']}.pt"
+    for job in rl_benchmark.jobs(spec):
+        if job.key.get("agent") == agent:
+            path = run_folder / "policies" / key_path(job.key) / f"steps{job.budgets[-1]}.pt"
             if not path.is_file():
                 raise ConfigError(f"policy file '{path}' is missing: the run has not finished (rerun it to resume)")
-            files.append((cell_name(cell), seed, path))
+            files.append((job.key["cell"], job.key["seed"], path))
     return config, files
 
 
@@ -78,6 +89,8 @@ def write_policy(run_folder: Path, agent: str, out: Path, command: str) -> dict[
     returns the manifest."""
     config, files = final_policy_files(run_folder, agent)
     mean, agent_config, rows = average_policy(files)
+    if out.suffix == ".json":
+        raise ConfigError(f"policy file '{out}' has the manifest's suffix .json; allowed: another suffix (e.g. .pt)")
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"mu": torch.from_numpy(mean), "config": {**agent_config, "seed": 0}}, out)
     manifest = {
@@ -87,7 +100,8 @@ def write_policy(run_folder: Path, agent: str, out: Path, command: str) -> dict[
         "weights": {f"w_{c}": float(w) for c, w in zip(CHANNELS, mean)},
         "made_by": {"command": command, "agent": agent, "combined": f"mean of {len(files)} final policies",
                     "run_folder": str(run_folder), "run_config": config,
-                    "created": datetime.date.today().isoformat(), **provenance(config)},
+                    "created": datetime.date.today().isoformat(),
+                    "averaged_with": provenance(config)},  # the averaging machine's versions and CPU kernel
         "training_runs": rows,
     }
     out.with_suffix(".json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -100,10 +114,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-folder", type=Path, default=None,
                         help="a finished rl_benchmark run folder to average (skips training)")
     parser.add_argument("--agent", default="pgpe", help="the learning agent whose final policies are averaged")
-    parser.add_argument("--policy-out", type=Path, default=SHIPPED_POLICY,
-                        help=f"policy file to write, its manifest beside it (default {SHIPPED_POLICY})")
+    parser.add_argument("--policy-out", type=Path, default=None,
+                        help="policy file to write, its manifest (.json) beside it; required unless the shipped "
+                             f"policy is remade (--preset policy, no --run-folder: {SHIPPED_POLICY})")
     parser.add_argument("--workers", type=int, default=None, help="worker processes of the training grid")
     args = parser.parse_args(argv)
+    if args.policy_out is None:
+        if args.run_folder is not None or args.preset != "policy":
+            parser.error("--policy-out is required with --run-folder or another preset than 'policy' (only "
+                         "'python -m experiments.train_policy' remakes the shipped policy)")
+        args.policy_out = SHIPPED_POLICY
     run_folder = args.run_folder
     if run_folder is None:
         run_folder = Path("runs/rl_benchmark") / args.preset
@@ -111,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         rl_benchmark.main(grid_args + (["--workers", str(args.workers)] if args.workers else []))
     try:
         manifest = write_policy(run_folder, args.agent, args.policy_out,
-                                " ".join(["python -m experiments.train_policy",
-                                          *(argv if argv is not None else sys.argv[1:])]))
+                                shlex.join(["python", "-m", "experiments.train_policy",
+                                            *(argv if argv is not None else sys.argv[1:])]))
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from error
     weights = ", ".join(f"{k} {v:+.3f}" for k, v in manifest["weights"].items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -34,6 +35,17 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_file_sha256(path: str | Path, expected: str, what: str, remedy: str) -> None:
+    """Raise ConfigError unless the file at ``path`` has the SHA-256 ``expected`` (64 hex digits); ``what`` names
+    the file's kind in the message, ``remedy`` says what to do about a mismatch."""
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
+        raise ConfigError(f"expected SHA-256 {expected!r} of {what} '{path}' is invalid; allowed: 64 hex digits")
+    found = file_sha256(path)
+    if found != expected.lower():
+        raise ConfigError(f"{what} '{path}' does not match the SHA-256 recorded for it (found {found}, recorded "
+                          f"{expected.lower()}): it was modified or replaced; {remedy}")
 
 
 def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -64,9 +76,8 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"weight file '{path}' does not exist")
-    if expected_sha256 is not None and file_sha256(path) != expected_sha256:
-        raise ConfigError(f"weight file '{path}' does not match the SHA-256 recorded in the manifest; "
-                          "it was modified or replaced: retrain it with experiments/train_teacher.py")
+    if expected_sha256 is not None:
+        check_file_sha256(path, expected_sha256, "weight file", "retrain it with experiments/train_teacher.py")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise ConfigError(f"weight file '{path}' is not a spark_env weight file of format version {FORMAT_VERSION}")

@@ -1,4 +1,7 @@
+import configparser
+import fnmatch
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -60,7 +63,8 @@ def test_pretrained_agent_acts_with_its_weights_in_the_channel_weights_space():
 
 
 def test_a_saved_pgpe_policy_is_applied_unchanged(tmp_path):
-    trained = make_agent("pgpe", TargetCellsEnv(), seed=0).learn(16 * 2 * 4)
+    trained = make_agent("pgpe", TargetCellsEnv(), seed=0)
+    trained.mu = np.array([0.7, -0.2, 0.1, 0.4])
     trained.save(tmp_path / "mine.pt")
     applied = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "mine.pt")
     grids = np.random.default_rng(0).random((5, 4, 8, 8), dtype=np.float32)
@@ -68,6 +72,10 @@ def test_a_saved_pgpe_policy_is_applied_unchanged(tmp_path):
     applied.save(tmp_path / "again.pt")  # its own file round-trips
     again = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "again.pt")
     np.testing.assert_array_equal(again.act(grids), trained.act(grids))
+    shipped = make_agent("spark_pretrained", TargetCellsEnv())
+    assert not np.array_equal(shipped.act(grids), trained.act(grids))
+    shipped.load(tmp_path / "mine.pt")  # load switches the policy it acts with
+    np.testing.assert_array_equal(shipped.act(grids), trained.act(grids))
 
 
 def test_a_cnn_policy_file_is_applied(tmp_path):
@@ -85,8 +93,12 @@ def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
         make_agent("spark_pretrained", env, path=tmp_path / "none.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(SHIPPED_POLICY.read_bytes()[:-20])  # truncated
-    with pytest.raises(ConfigError, match="SHA-256 .* not .*modified or replaced"):
+    with pytest.raises(ConfigError, match="does not match the SHA-256 recorded .*modified or replaced"):
         make_agent("spark_pretrained", env, path=corrupt, sha256=read_policy_manifest()["sha256"])
+    with pytest.raises(ConfigError, match="expected SHA-256 'abc' .* invalid; allowed: 64 hex digits"):
+        make_agent("spark_pretrained", env, path=corrupt, sha256="abc")
+    with pytest.raises(ConfigError, match="without a path"):
+        make_agent("spark_pretrained", env, sha256=read_policy_manifest()["sha256"])
     with pytest.raises(ConfigError, match="cannot be read as a policy file"):
         make_agent("spark_pretrained", env, path=corrupt)
     foreign = tmp_path / "foreign.pt"
@@ -95,7 +107,7 @@ def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
         make_agent("spark_pretrained", env, path=foreign)
     wrong_size = tmp_path / "wrong_size.pt"
     torch.save({"mu": torch.zeros(5, dtype=torch.float64), "config": {"policy": "linear"}}, wrong_size)
-    with pytest.raises(ConfigError, match="holds 5 parameters; a linear policy .* has 4"):
+    with pytest.raises(ConfigError, match="holds 5 parameters; a linear policy has 4"):
         make_agent("spark_pretrained", env, path=wrong_size)
     unknown = tmp_path / "unknown.pt"
     torch.save({"mu": torch.zeros(4, dtype=torch.float64), "config": {"policy": "mlp"}}, unknown)
@@ -105,6 +117,10 @@ def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
     torch.save({"mu": torch.full((4,), float("nan"), dtype=torch.float64), "config": {"policy": "linear"}}, nan)
     with pytest.raises(ConfigError, match="non-finite"):
         make_agent("spark_pretrained", env, path=nan)
+    cnn = tmp_path / "cnn.pt"
+    make_agent("spark_episodic", env, seed=0, hidden=4).save(cnn)
+    with pytest.raises(ConfigError, match="does not fit this env: .*allowed: map"):
+        make_agent("spark_pretrained", tiny_env(action_space="channel_weights"), path=cnn)
     manifest = tmp_path / "manifest.json"
     manifest.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
@@ -113,3 +129,11 @@ def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="no 'sha256'"):
         read_policy_manifest(manifest)
 
+
+
+def test_the_policy_folder_is_package_data():
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[2] / "setup.cfg")
+    globs = [g.strip() for g in config["options.package_data"]["agents"].split(",")]
+    for shipped in SHIPPED_POLICY.parent.iterdir():  # every shipped file installs with the package
+        assert any(fnmatch.fnmatch(f"policies/{shipped.name}", g) for g in globs), shipped

@@ -62,13 +62,24 @@ def test_an_unfinished_run_or_a_cnn_policy_is_refused(tmp_path):
         write_policy(tmp_path / "cnn", "cmaes", tmp_path / "p.pt", "test")
     with pytest.raises(ConfigError, match="not an rl_benchmark run folder"):
         write_policy(tmp_path / "nothing", "pgpe", tmp_path / "p.pt", "test")
+    with pytest.raises(ConfigError, match="'uniform' was not trained in this run"):
+        write_policy(tmp_path / "cnn", "uniform", tmp_path / "p.pt", "test")
+
+
+def test_the_output_path_is_checked(tmp_path):
+    fake_run_folder(tmp_path / "run")
+    with pytest.raises(ConfigError, match="suffix .json; allowed"):
+        write_policy(tmp_path / "run", "pgpe", tmp_path / "p.json", "test")
+    with pytest.raises(SystemExit):  # only the default command may write the shipped policy
+        main(["--run-folder", str(tmp_path / "run")])
 
 
 def test_the_transfer_preset_plans_on_the_tiny_preset_and_measures_the_shipped_policy(tmp_path, capsys):
     rl_benchmark.main(["--preset", "transfer", "--dry-run", "--set", "env_preset=tiny"])
     planned = capsys.readouterr().out
     spec = load_spec(RLBenchmarkSpec, "rl_benchmark", "transfer")
-    assert planned.startswith(f"{len(spec.cells) * (1 + 5 * len(spec.seeds))} runs into")
+    per_cell = 1 + (1 + len(spec.agents)) * len(spec.seeds)  # the FP teacher, PTQ and each agent per seed
+    assert planned.startswith(f"{len(spec.cells) * per_cell} runs into")
     for cell in spec.cells:
         assert f"{cell_name(cell)} spark_pretrained seed 9" in planned
     assert len({(c["arch"], c["task"], c["w_bits"]) for c in spec.cells}) == len(spec.cells) >= 4
