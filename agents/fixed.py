@@ -3,6 +3,8 @@
 A heuristic puts more KD weight where a difficulty channel is high: ``a = clip(z(c), -1, 1)`` where ``z`` is the
 channel's z-score over the 64 cells of the grid; ``combined`` averages the z-scores of all four channels.
 ``sign=-1`` inverts a heuristic (more weight where the channel is low): a deliberately bad reference policy.
+``scale`` (> 0) sharpens (> 1) or flattens (< 1) the map: ``a = clip(scale * z, -1, 1)``, the weights times
+``scale``; it probes the heuristic's own family along its amplitude.
 
 Each acts in the env's action space (spark_env.action_spaces): in ``map`` as above; in ``channel_weights`` uniform
 is the zero weights, random draws uniform weights in [-1, 1]^4 per crop and step (random channel weights), and a
@@ -46,21 +48,27 @@ class RandomAgent(Agent):
 class HeuristicAgent(Agent):
     """Weights rising with one difficulty channel (``laplacian``, ``variance``, ``error``, ``gap``) or all four."""
 
-    def __init__(self, env, channel: str = "combined", seed: int | None = None, sign: float = 1.0) -> None:
+    def __init__(self, env, channel: str = "combined", seed: int | None = None, sign: float = 1.0,
+                 scale: float = 1.0) -> None:
         super().__init__(env, seed)
         if channel != "combined" and channel not in CHANNELS:
             raise ValueError(f"unknown heuristic channel '{channel}'; allowed: {', '.join(CHANNELS)}, combined")
         if sign not in (1.0, -1.0):
             raise ValueError(f"sign={sign!r} is invalid; allowed: 1 (the heuristic) or -1 (its inverse)")
+        if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale={scale!r} is invalid; allowed: a finite number > 0 (1 = the heuristic)")
         self.channel = channel
         self.sign = float(sign)
+        self.scale = float(scale)
         self.name = f"heuristic_{channel}" if sign > 0 else f"inverse_heuristic_{channel}"
 
     def channel_weights(self) -> np.ndarray:
-        """The heuristic as weights of the z-scored channels (4,): 0.25 each for ``combined``, else one-hot."""
+        """The heuristic as weights of the z-scored channels (4,): 0.25 each for ``combined``, else one-hot; times
+        ``sign * scale``."""
+        gain = self.sign * self.scale
         if self.channel == "combined":
-            return np.full(len(CHANNELS), 0.25 * self.sign, np.float32)
-        return (self.sign * np.eye(len(CHANNELS))[CHANNELS.index(self.channel)]).astype(np.float32)
+            return np.full(len(CHANNELS), 0.25 * gain, np.float32)
+        return (gain * np.eye(len(CHANNELS))[CHANNELS.index(self.channel)]).astype(np.float32)
 
     def act_batch(self, grids, deterministic=False):
         if self.action_space_name == "channel_weights":
@@ -69,4 +77,4 @@ class HeuristicAgent(Agent):
             score = np.mean([zscore(grids[:, c]) for c in range(len(CHANNELS))], axis=0)
         else:
             score = zscore(grids[:, CHANNELS.index(self.channel)])
-        return np.clip(self.sign * score, -1, 1).astype(np.float32)
+        return np.clip(self.sign * self.scale * score, -1, 1).astype(np.float32)
