@@ -18,8 +18,9 @@ A config of such an agent has the fields ``policy``, ``init`` (linear), ``hidden
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from agents.spark import SparkPolicy
 from spark_env.action_spaces import channel_weights_map
 from spark_env.difficulty import CHANNELS
 from spark_env.episode import SEED_RANGE
+from spark_env.errors import ConfigError
+from spark_env.models.teachers import check_file_sha256
 
 POLICIES = ("linear", "cnn")
 
@@ -90,6 +93,60 @@ def build_policy(config, action_space: str) -> LinearChannelPolicy | ConvMapPoli
     """The policy class a config names (``config.policy``: linear or cnn) for the env's action space."""
     policy_class = LinearChannelPolicy if config.policy == "linear" else ConvMapPolicy
     return policy_class(config, action_space)
+
+
+# what a policy file's config needs to rebuild its policy class (other keys, e.g. PGPE's sigma, are kept, unused)
+POLICY_DEFAULTS = {"policy": "linear", "init": (0.0,) * len(CHANNELS), "hidden": 32, "seed": 0}
+
+
+def parameter_count(config: dict[str, Any]) -> int:
+    """Parameters of the policy a (defaults-filled) policy-file config names: 4 (linear), or the SPARK CNN's at its
+    ``hidden`` width (cnn; 10,721 at hidden=32), counted on the network itself."""
+    if config["policy"] == "linear":
+        return len(CHANNELS)
+    with torch.random.fork_rng(devices=[]):  # building the network leaves torch's global generator as it was
+        return sum(p.numel() for p in SparkPolicy(int(config["hidden"])).net.parameters())
+
+
+def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a policy file (``{"mu": tensor, "config": dict}``, as PGPE / CMA-ES ``save`` write), checking its SHA-256
+    first when ``sha256`` is given. Returns (parameters as a float64 vector, config with POLICY_DEFAULTS filled
+    in); a missing, unreadable or malformed file, or one whose parameter count does not fit its policy, is a
+    ConfigError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"policy file '{path}' does not exist")
+    if sha256 is not None:
+        check_file_sha256(path, sha256, "policy file", "restore it (git checkout agents/policies/ or reinstall) or "
+                          "retrain it with python -m experiments.train_policy")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a truncated, foreign or unsafe file
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise ConfigError(f"policy file '{path}' cannot be read as a policy file: {type(error).__name__}: "
+                          f"{first_line}") from None
+    if (not isinstance(payload, dict) or not isinstance(payload.get("mu"), torch.Tensor)
+            or not isinstance(payload.get("config"), dict)):
+        raise ConfigError(f"policy file '{path}' is not a policy file; expected a dict with 'mu' (a tensor of "
+                          "parameters) and 'config' (a dict), as PGPE / CMA-ES save")
+    config = {**POLICY_DEFAULTS, **payload["config"]}
+    if config["policy"] not in POLICIES:
+        raise ConfigError(f"policy file '{path}' names policy {config['policy']!r}; allowed: {', '.join(POLICIES)}")
+    mu = payload["mu"].detach().double().numpy().reshape(-1)
+    expected = parameter_count(config)
+    if mu.size != expected:
+        kind = "a linear policy" if config["policy"] == "linear" else f"a cnn policy with hidden={config['hidden']}"
+        raise ConfigError(f"policy file '{path}' holds {mu.size} parameters; {kind} has {expected}")
+    if not np.all(np.isfinite(mu)):
+        raise ConfigError(f"policy file '{path}' holds non-finite parameters")
+    return mu, config
+
+
+def save_policy_file(path: str | Path, mu: np.ndarray, config: dict[str, Any]) -> None:
+    """Write a policy file: the parameters ``mu`` and the config that rebuilds their policy class (load_policy_file
+    reads it back; ``torch.load(weights_only=True)`` suffices)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"mu": torch.from_numpy(np.asarray(mu, dtype=np.float64)), "config": dict(config)}, path)
 
 
 class ParameterSearchAgent(Agent):
@@ -171,12 +228,13 @@ class ParameterSearchAgent(Agent):
 
     def save(self, path: str | Path) -> None:
         """The policy file: ``mu`` (the parameters the agent acts with) and the config (not the search state)."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"mu": torch.from_numpy(self.mu), "config": asdict(self.config)}, path)
+        save_policy_file(path, self.mu, asdict(self.config))
 
     def load(self, path: str | Path) -> "ParameterSearchAgent":
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        self.config = self.config_class(**payload["config"])
+        """Act with a policy file's parameters and config (load_policy_file's checks; config keys the agent's config
+        class does not have are dropped)."""
+        self.mu, config = load_policy_file(path)
+        known = {f.name for f in fields(self.config_class)}
+        self.config = self.config_class(**{key: value for key, value in config.items() if key in known})
         self.policy_class = self._policy_class()
-        self.mu = payload["mu"].numpy().astype(np.float64)
         return self

@@ -24,21 +24,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from agents.base import Agent
-from agents.parameter_search import POLICIES, build_policy
-from spark_env.difficulty import CHANNELS
+from agents.parameter_search import build_policy, load_policy_file, save_policy_file
 from spark_env.errors import ConfigError
-from spark_env.models.teachers import check_file_sha256
 
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 SHIPPED_POLICY = POLICY_DIR / "spark_pretrained.pt"
 SHIPPED_MANIFEST = SHIPPED_POLICY.with_suffix(".json")
-# what a policy file's config needs to rebuild its policy class (other keys, e.g. PGPE's sigma, are kept, unused)
-POLICY_DEFAULTS = {"policy": "linear", "init": (0.0,) * len(CHANNELS), "hidden": 32, "seed": 0}
-
-
 def read_policy_manifest(path: str | Path = SHIPPED_MANIFEST) -> dict[str, Any]:
     """A policy's manifest: a JSON object with at least ``sha256`` (the shipped policy's by default)."""
     path = Path(path)
@@ -52,49 +45,6 @@ def read_policy_manifest(path: str | Path = SHIPPED_MANIFEST) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), str):
         raise ConfigError(f"policy manifest '{path}' has no 'sha256' string")
     return manifest
-
-
-def parameter_count(config: dict[str, Any]) -> int:
-    """Parameters of the policy a (defaults-filled) policy-file config names: 4 (linear), or the SPARK CNN's three
-    3x3 convolutions 4 -> hidden -> hidden -> 1 with biases (cnn; 10,721 at hidden=32)."""
-    if config["policy"] == "linear":
-        return len(CHANNELS)
-    hidden = int(config["hidden"])
-    return (len(CHANNELS) * 9 + 1) * hidden + (hidden * 9 + 1) * hidden + hidden * 9 + 1
-
-
-def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read a policy file (``{"mu": tensor, "config": dict}``, as PGPE / CMA-ES ``save`` write), checking its SHA-256
-    first when ``sha256`` is given. Returns (parameters as a float64 vector, config with POLICY_DEFAULTS filled
-    in); a missing, unreadable or malformed file, or one whose parameter count does not fit its policy, is a
-    ConfigError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"policy file '{path}' does not exist")
-    if sha256 is not None:
-        check_file_sha256(path, sha256, "policy file", "restore it (git checkout agents/policies/ or reinstall) or "
-                          "retrain it with python -m experiments.train_policy")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a truncated, foreign or unsafe file
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise ConfigError(f"policy file '{path}' cannot be read as a policy file: {type(error).__name__}: "
-                          f"{first_line}") from None
-    if (not isinstance(payload, dict) or not isinstance(payload.get("mu"), torch.Tensor)
-            or not isinstance(payload.get("config"), dict)):
-        raise ConfigError(f"policy file '{path}' is not a policy file; expected a dict with 'mu' (a tensor of "
-                          "parameters) and 'config' (a dict), as PGPE / CMA-ES save")
-    config = {**POLICY_DEFAULTS, **payload["config"]}
-    if config["policy"] not in POLICIES:
-        raise ConfigError(f"policy file '{path}' names policy {config['policy']!r}; allowed: {', '.join(POLICIES)}")
-    mu = payload["mu"].detach().double().numpy().reshape(-1)
-    expected = parameter_count(config)
-    if mu.size != expected:
-        kind = "a linear policy" if config["policy"] == "linear" else f"a cnn policy with hidden={config['hidden']}"
-        raise ConfigError(f"policy file '{path}' holds {mu.size} parameters; {kind} has {expected}")
-    if not np.all(np.isfinite(mu)):
-        raise ConfigError(f"policy file '{path}' holds non-finite parameters")
-    return mu, config
 
 
 class PretrainedPolicyAgent(Agent):
@@ -132,5 +82,4 @@ class PretrainedPolicyAgent(Agent):
 
     def save(self, path: str | Path) -> None:
         """The policy file, as loaded (parameters and config)."""
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"mu": torch.from_numpy(self.mu), "config": dict(self.config)}, path)
+        save_policy_file(path, self.mu, self.config)

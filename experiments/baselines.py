@@ -74,11 +74,16 @@ def shipped_presets(experiment: str = "rl_benchmark") -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "results.csv").is_file()) if root.is_dir() else []
 
 
-def shipped_spec(folder: Path, spec_class: type) -> Any:
-    """The config shipped baselines were measured under, as a spec (fields it predates take their defaults)."""
-    config = yaml.safe_load((folder / "config.yaml").read_text())
+def spec_from_config(config: dict[str, Any], spec_class: type) -> Any:
+    """A run folder's resolved config as a spec, without its ``baselines`` key (fields it predates take their
+    defaults, keys the spec class no longer has are dropped)."""
     known = {f.name for f in dataclasses.fields(spec_class)}
     return spec_class(**{key: value for key, value in config.items() if key in known and key != "baselines"})
+
+
+def shipped_spec(folder: Path, spec_class: type) -> Any:
+    """The config shipped baselines were measured under, as a spec (spec_from_config of its config.yaml)."""
+    return spec_from_config(yaml.safe_load((folder / "config.yaml").read_text()), spec_class)
 
 
 def check_shipped(spec: Any, experiment: str = "rl_benchmark") -> tuple[Path, Any]:

@@ -10,12 +10,13 @@ W4A4 and W3A3, 10 seeds each); the grid resumes like any rl_benchmark run (``run
 policy written is the mean of the final parameters of every training run of ``--agent`` in the run folder (one per
 cell and seed, each an independent training): a linear policy's 4 channel weights share one meaning across runs,
 and their mean removes most of the seed-to-seed scatter of a single run's weights (std 0.33-0.43 per weight over
-the shipped policy's 20 trainings of 16 runs each). Only linear policies are averaged (a CNN's parameters have no shared coordinates).
+the shipped policy's 20 trainings of 16 runs each). Only linear policies are averaged (a CNN's parameters have no
+shared coordinates).
 
 Beside the policy file goes ``<name>.json``: its SHA-256, its weights, every training run's weights, and how it was
 made (the command, the run folder's config; the package / torch versions and CPU kernel of the averaging, which for
-the shipped policy are the training's too). ``make_agent("spark_pretrained",
-env, path=..., sha256=...)`` applies such a file; the shipped one needs no arguments.
+the shipped policy are the training's too). ``make_agent("spark_pretrained", env, path=..., sha256=...)`` applies
+such a file; the shipped one needs no arguments.
 """
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import yaml
 
-from agents.pretrained import SHIPPED_POLICY, load_policy_file
+from agents.parameter_search import load_policy_file, save_policy_file
+from agents.pretrained import SHIPPED_POLICY
 from experiments import rl_benchmark
-from experiments.baselines import provenance, shipped_spec
+from experiments.baselines import provenance, spec_from_config
 from experiments.qat_runs import key_path
 from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
@@ -52,7 +53,7 @@ def final_policy_files(run_folder: Path, agent: str) -> tuple[dict[str, Any], li
         raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder (its config.yaml has no agents and "
                           "cells)")
     try:
-        spec = shipped_spec(run_folder, rl_benchmark.RLBenchmarkSpec)
+        spec = spec_from_config(config, rl_benchmark.RLBenchmarkSpec)
     except TypeError as error:
         raise ConfigError(f"'{run_folder}' is not an rl_benchmark run folder: {error}") from None
     if agent not in spec.agents:
@@ -87,12 +88,11 @@ def average_policy(files: list[tuple[str, int, Path]]) -> tuple[np.ndarray, dict
 def write_policy(run_folder: Path, agent: str, out: Path, command: str) -> dict[str, Any]:
     """Average the run folder's final policies of ``agent`` into ``out`` and write ``out.with_suffix('.json')``;
     returns the manifest."""
-    config, files = final_policy_files(run_folder, agent)
-    mean, agent_config, rows = average_policy(files)
     if out.suffix == ".json":
         raise ConfigError(f"policy file '{out}' has the manifest's suffix .json; allowed: another suffix (e.g. .pt)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"mu": torch.from_numpy(mean), "config": {**agent_config, "seed": 0}}, out)
+    config, files = final_policy_files(run_folder, agent)
+    mean, agent_config, rows = average_policy(files)
+    save_policy_file(out, mean, {**agent_config, "seed": 0})
     manifest = {
         "policy_file": out.name,
         "sha256": file_sha256(out),

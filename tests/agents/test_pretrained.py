@@ -10,7 +10,8 @@ import torch
 
 import spark_env  # noqa: F401
 from agents import make_agent
-from agents.pretrained import SHIPPED_POLICY, load_policy_file, read_policy_manifest
+from agents.parameter_search import load_policy_file
+from agents.pretrained import SHIPPED_POLICY, read_policy_manifest
 from experiments.benchmark import BenchmarkSpec
 from experiments.spec import load_spec
 from spark_env.action_spaces import channel_weights_map
