@@ -10,7 +10,8 @@ tiny       tests: FSRCNN student on 16-pixel crops, 8 steps per episode, a step 
 quick      the CPU default: EDSR-style student (32 features, 4 blocks), 32-pixel LR crops, 100 steps per episode
 paper      the official EDSR-baseline (``edsr_official``, 64 features, 16 blocks) on 48-pixel crops, for a GPU; needs
            ``teacher_weights`` (imported official weights, ``experiments/import_edsr.py``, or trained on the user's
-           data with ``experiments/train_teacher.py --recipe paper``) and usually ``train_folder``
+           data with ``experiments/train_teacher.py --recipe paper``) and usually ``train_folder``; keeps the
+           teacher's outputs in float16 (``teacher_cache``: about 26 MB per DIV2K image instead of 78)
 =========  =======================================================================================================
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ KD_LOSSES = ("l1", "l2", "charbonnier")
 FEATURE_KD = ("none", "at", "fakd")
 DEVICES = ("cpu", "cuda", "auto")
 PROBE_POOLINGS = ("crop", "image")  # spark_env.probe: how the probe crops' errors make one PSNR
+TEACHER_CACHES = ("float32", "float16")  # spark_env.training_set: precision of the cached teacher outputs
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class SparkConfig:
     torch_threads: int | None = 1            # torch CPU threads per env; None leaves torch's setting alone
     channels_last: bool = False              # teacher and student in channels-last memory layout: faster
                                              # convolutions on CPUs (docs/performance.md), figures differ in last bits
+    teacher_cache: str = "float32"           # precision of the teacher outputs kept per training image: float32 |
+                                             # float16 (half the memory at paper scale; moves the KD target by up to
+                                             # 2^-11 relative, so figures differ from float32's)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -142,7 +147,7 @@ class SparkConfig:
                    "device": DEVICES, "feature_kd": FEATURE_KD,
                    "arch": tuple(ARCHITECTURES), "quantizer": tuple(ACTIVATION_QUANTIZERS),
                    "calibration": CALIBRATION_METHODS, "image_set": IMAGE_SETS,
-                   "probe_pooling": PROBE_POOLINGS}
+                   "probe_pooling": PROBE_POOLINGS, "teacher_cache": TEACHER_CACHES}
         if self.teacher_arch is not None:
             choices["teacher_arch"] = tuple(ARCHITECTURES)
         get_task(self.task)
@@ -186,7 +191,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {},
     "paper": {"arch": "edsr_official", "arch_options": {"n_feats": 64, "n_blocks": 16}, "crop_size": 48, "episode_steps": 1000,
               "probe_crops": 16, "probe_crop_size": 96, "lookahead_crops": 16, "lookahead_crop_size": 96,
-              "device": "auto", "torch_threads": None},
+              "device": "auto", "torch_threads": None, "teacher_cache": "float16"},
 }
 
 

@@ -15,8 +15,8 @@ ch.   key         title                 raw value of a cell
 The keys name the channels everywhere in code (the heuristics ``heuristic_<key>``, table columns); the titles are
 for plots and panels.
 
-Channels 0 and 1 depend on the input only: they are computed once per training image as sums over integral maps
-and pooled per crop. Channels 2 and 3 are pooled from the student forward pass the QAT step trains on.
+Channels 0 and 1 depend on the input only: the Laplacian is computed once per training image, the luma per crop,
+and both are pooled per crop. Channels 2 and 3 are pooled from the student forward pass the QAT step trains on.
 
 Normalisation (the observation): ``obs = min(log1p(raw) / log1p(R_c), 1)`` with ``R_c = 255^2`` for the two
 variances and ``255`` for the two errors, so every channel lies in [0, 1] and small errors keep resolution.
@@ -41,22 +41,24 @@ def luma(images: torch.Tensor) -> torch.Tensor:
 
 
 class StaticDifficulty:
-    """Per-image maps of the two content channels, pooled per crop on demand.
+    """The per-image map of the Laplacian channel, pooled per crop on demand with the crop's luma.
 
-    Holds, for one degraded input image, the luma ``g``, ``g^2``, its Laplacian ``L`` and ``L^2`` (all (H, W));
-    the variance of a cell is ``E[v^2] - E[v]^2`` over the cell's pixels.
+    Keeps the 3x3 Laplacian ``L`` (1, H, W) of the whole degraded input's luma (replicate padding at the image's
+    edges, so a crop's values do not depend on where it was cut); the luma ``g`` of a crop is computed from the crop
+    itself (a per-pixel sum). The variance of a cell is ``E[v^2] - E[v]^2`` over the cell's pixels.
     """
 
     def __init__(self, lq: np.ndarray) -> None:
         image = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1))).unsqueeze(0).float()
-        gray = luma(image)
-        lap = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), _LAPLACIAN)
-        self.maps = torch.cat([lap, lap ** 2, gray, gray ** 2], dim=1)[0]  # (4, H, W)
+        self.laplacian = F.conv2d(F.pad(luma(image), (1, 1, 1, 1), mode="replicate"), _LAPLACIAN)[0]  # (1, H, W)
 
-    def grid(self, top: int, left: int, size: int) -> torch.Tensor:
-        """Raw (2, 8, 8) [Laplacian variance, pixel variance] of the crop at (top, left) of side ``size``."""
-        crop = self.maps[:, top:top + size, left:left + size].unsqueeze(0)
-        means = F.adaptive_avg_pool2d(crop, GRID)[0]
+    def grid(self, top: int, left: int, lq_crop: torch.Tensor) -> torch.Tensor:
+        """Raw (2, 8, 8) [Laplacian variance, pixel variance] of the crop at (top, left); ``lq_crop`` (3, c, c) is
+        the degraded input there."""
+        size = lq_crop.shape[-1]
+        lap = self.laplacian[:, top:top + size, left:left + size]
+        gray = luma(lq_crop.unsqueeze(0))[0]
+        means = F.adaptive_avg_pool2d(torch.cat([lap, lap ** 2, gray, gray ** 2]).unsqueeze(0), GRID)[0]
         variances = means[1::2] - means[0::2] ** 2
         return variances.clamp_min(0.0)
 

@@ -41,7 +41,7 @@ class ProbeSet:
                  pooling: str = "crop") -> None:
         if pooling not in PROBE_POOLINGS:
             raise ValueError(f"probe pooling {pooling!r} is invalid; allowed: {', '.join(PROBE_POOLINGS)}")
-        pairs = [p for p in pairs if min(p.lq.shape[:2]) >= size]
+        pairs = [p for p in pairs if min(p.lq_size) >= size]
         if not pairs:
             raise DatasetError(f"no validation image is large enough for probe crops of {size}x{size} LR pixels; "
                                "lower probe_crop_size")

@@ -77,7 +77,8 @@ class QATSession:
         teacher_key = (config.teacher_architecture, config.task, config.teacher_weights, str(self.device),
                        config.channels_last)
         self.training_set = TrainingSet(train_pairs, config.crop_size, self.task.scale, self.device,
-                                        self._teacher_output, (*teacher_key, config.train_folder, config.image_set))
+                                        self._teacher_output, (*teacher_key, config.train_folder, config.image_set),
+                                        getattr(torch, config.teacher_cache))
         self.quant = QuantSettings(config.w_bits, config.a_bits, config.quantizer, config.per_channel,
                                    calibration=config.calibration, quantize_head=config.quantize_head,
                                    quantize_tail=config.quantize_tail)

@@ -13,6 +13,7 @@ enough for every task.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,16 +63,21 @@ def _find_lr_file(lr_folder: Path, stem: str, scale: int) -> Path | None:
     return None
 
 
-def load_benchmark_folder(root: str | Path, scale: int = 1) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
-    """Read a benchmark folder: a list of (name, hr, lr_or_None), images float32 RGB in [0, 1].
+def iter_benchmark_folder(root: str | Path, scale: int = 1) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+    """Read a benchmark folder one image at a time: (name, hr, lr_or_None), images float32 RGB in [0, 1].
 
     ``lr`` is the ready-made LR image for SR scales when the folder ships one (its size is checked against the
-    HR image), else None and the caller degrades the HR image itself.
+    HR image), else None and the caller degrades the HR image itself. The folder's layout is checked before the
+    first image is read.
     """
     root = Path(root)
     hr_folder = find_hr_folder(root)
     lr_folder = find_lr_folder(root, scale) if scale > 1 else None
-    samples = []
+    return _read_samples(hr_folder, lr_folder, scale)
+
+
+def _read_samples(hr_folder: Path, lr_folder: Path | None,
+                  scale: int) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
     for path in _image_files(hr_folder):
         hr = read_image(path)
         lr = None
@@ -82,8 +88,7 @@ def load_benchmark_folder(root: str | Path, scale: int = 1) -> list[tuple[str, n
             if lr.shape[:2] != expected:
                 raise DatasetError(f"LR image '{lr_path}' is {lr.shape[0]}x{lr.shape[1]}, but its HR image "
                                    f"'{path}' needs {expected[0]}x{expected[1]} at scale {scale}")
-        samples.append((path.stem, hr, lr))
-    return samples
+        yield path.stem, hr, lr
 
 
 def training_images(root: str | Path) -> list[tuple[str, np.ndarray]]:

@@ -9,18 +9,56 @@ from pathlib import Path
 import numpy as np
 
 from spark_env.data.embedded import DEFAULT_IMAGE_SET, embedded_images
-from spark_env.data.folders import load_benchmark_folder
+from spark_env.data.folders import iter_benchmark_folder
 from spark_env.data.tasks import Task, get_task
 from spark_env.errors import DatasetError
 
 
+def pack_8bit(image: np.ndarray) -> np.ndarray:
+    """The image as uint8 codes when every value is some ``k / 255`` (then ``unpack`` returns the same float32
+    values, to the last bit), else the float32 image itself: a quarter of the memory for 8-bit content."""
+    image = np.asarray(image, dtype=np.float32)
+    codes = np.clip(np.round(image * np.float32(255.0)), 0, 255).astype(np.uint8)
+    return codes if np.array_equal(unpack(codes), image) else image
+
+
+def unpack(stored: np.ndarray) -> np.ndarray:
+    """float32 values of an array that ``pack_8bit`` returned (uint8 codes decode as ``k / 255`` in float32)."""
+    if stored.dtype == np.uint8:
+        return stored.astype(np.float32) / np.float32(255.0)
+    return stored
+
+
 @dataclass(frozen=True)
 class ImagePair:
-    """One image of a dataset: ``lq`` (h, w, 3) is the network input, ``hr`` (h*s, w*s, 3) the target."""
+    """One image of a dataset: ``lq`` (h, w, 3) is the network input, ``hr`` (h*s, w*s, 3) the target.
+
+    Both are float32 RGB. They are stored as given, or as 8-bit codes when ``make_pair`` packed them
+    (``pack_8bit``): ``lq`` / ``hr`` then decode the whole image on each access, ``crop`` only the crop.
+    """
 
     name: str
-    lq: np.ndarray
-    hr: np.ndarray
+    lq_stored: np.ndarray
+    hr_stored: np.ndarray
+
+    @property
+    def lq(self) -> np.ndarray:
+        return unpack(self.lq_stored)
+
+    @property
+    def hr(self) -> np.ndarray:
+        return unpack(self.hr_stored)
+
+    @property
+    def lq_size(self) -> tuple[int, int]:
+        """(height, width) of the input in pixels."""
+        return self.lq_stored.shape[0], self.lq_stored.shape[1]
+
+    def crop(self, top: int, left: int, lq_size: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        """The aligned float32 crops (lq (lq_size, lq_size, 3), hr (lq_size*scale, ...)) at LR position (top, left)."""
+        lq = self.lq_stored[top:top + lq_size, left:left + lq_size]
+        hr = self.hr_stored[top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale]
+        return unpack(lq), unpack(hr)
 
 
 def image_rng(seed: int, name: str) -> np.random.Generator:
@@ -29,11 +67,12 @@ def image_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def make_pair(name: str, hr: np.ndarray, task: Task, seed: int = 0, lq: np.ndarray | None = None) -> ImagePair:
-    """Modcrop ``hr`` and degrade it with the task (unless a ready-made ``lq`` is given)."""
+    """Modcrop ``hr`` and degrade it with the task (unless a ready-made ``lq`` is given); both are kept as 8-bit
+    codes where that loses nothing (``pack_8bit``: SR and JPEG inputs and 8-bit targets; denoising inputs stay float)."""
     hr = task.modcrop(hr)
     if lq is None:
         lq = task.degrade(hr, image_rng(seed, name))
-    return ImagePair(name, np.ascontiguousarray(lq), np.ascontiguousarray(hr))
+    return ImagePair(name, np.ascontiguousarray(pack_8bit(lq)), np.ascontiguousarray(pack_8bit(hr)))
 
 
 @lru_cache(maxsize=32)
@@ -41,8 +80,8 @@ def _embedded_pairs(task: Task, split: str, seed: int, image_set: str) -> tuple[
     """The pairs of an embedded split, degraded once per process (read-only arrays: sessions share them)."""
     pairs = tuple(make_pair(name, image, task, seed) for name, image in embedded_images(split, image_set))
     for pair in pairs:
-        pair.lq.setflags(write=False)
-        pair.hr.setflags(write=False)
+        pair.lq_stored.setflags(write=False)
+        pair.hr_stored.setflags(write=False)
     return pairs
 
 
@@ -55,8 +94,8 @@ def load_pairs(task: Task | str, split: str = "test", folder: str | Path | None 
     task = get_task(task) if isinstance(task, str) else task
     if folder is None:
         return list(_embedded_pairs(task, split, seed, image_set))
-    samples = load_benchmark_folder(folder, task.scale)
-    return [make_pair(name, hr, task, seed, lq) for name, hr, lq in samples]
+    # one image at a time: each is packed before the next is read, so no float copy of the whole folder exists
+    return [make_pair(name, hr, task, seed, lq) for name, hr, lq in iter_benchmark_folder(folder, task.scale)]
 
 
 def check_crop_fits(name: str, height: int, width: int, crop: int) -> None:
@@ -69,12 +108,11 @@ def check_crop_fits(name: str, height: int, width: int, crop: int) -> None:
 def random_crop(pair: ImagePair, lq_size: int, scale: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """An aligned random crop: (lq (lq_size, lq_size, 3), hr (lq_size*scale, ...), (top, left) in lq pixels)."""
-    height, width = pair.lq.shape[:2]
+    height, width = pair.lq_size
     check_crop_fits(pair.name, height, width, lq_size)
     top = int(rng.integers(0, height - lq_size + 1))
     left = int(rng.integers(0, width - lq_size + 1))
-    lq = pair.lq[top:top + lq_size, left:left + lq_size]
-    hr = pair.hr[top * scale:(top + lq_size) * scale, left * scale:(left + lq_size) * scale]
+    lq, hr = pair.crop(top, left, lq_size, scale)
     return lq, hr, (top, left)
 
 

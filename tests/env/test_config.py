@@ -40,6 +40,7 @@ def test_yaml_with_preset_key_and_bad_key(tmp_path):
     ({"arch": "swinir"}, "arch='swinir' is invalid; allowed: edsr, edsr_official, srresnet, fsrcnn, imdn"),
     ({"quantizer": "dorefa"}, "quantizer='dorefa' is invalid; allowed: lsq, pams"),
     ({"calibration": "kl"}, "calibration='kl' is invalid; allowed: minmax, percentile, mse"),
+    ({"teacher_cache": "bfloat16"}, "teacher_cache='bfloat16' is invalid; allowed: float32, float16"),
 ])
 def test_bad_values_are_named(overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -40,8 +40,8 @@ def test_weight_map_multiplies_exactly_its_cell():
 
 def test_static_channels_match_a_direct_computation(rng):
     lq = rng.random((48, 56, 3)).astype(np.float32)  # the crop keeps a margin: no border padding involved
-    grid = StaticDifficulty(lq).grid(8, 16, 32)
     crop = torch.from_numpy(lq.transpose(2, 0, 1)).unsqueeze(0)
+    grid = StaticDifficulty(lq).grid(8, 16, crop[0, :, 8:40, 16:48].contiguous())
     gray = luma(crop)[0, 0, 8:40, 16:48]
     cell = gray[4:8, 8:12]  # cell (1, 2) of 4x4-pixel cells
     assert grid[1, 1, 2] == pytest.approx(cell.var(unbiased=False).item(), rel=1e-4)
@@ -57,3 +57,20 @@ def test_error_grid_and_normalisation_ranges():
     assert grid[0, 0, 0] == pytest.approx(65.481 + 128.553 + 24.966)
     obs = normalise(torch.cat([torch.full((1, 2, 8, 8), 1e9), torch.zeros(1, 2, 8, 8)], 1))
     assert obs[:, :2].eq(1).all() and obs[:, 2:].eq(0).all()
+
+
+def test_static_grid_from_the_crops_luma_equals_pooling_whole_image_maps(rng):
+    """The luma is computed per crop (only the Laplacian map is kept per image): the grid must equal, to the last
+    bit, pooling maps of the whole image's luma and Laplacian, at inner crops and at crops touching the edges."""
+    lq = rng.random((61, 75, 3)).astype(np.float32)
+    image = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1))).unsqueeze(0)
+    gray = luma(image)
+    lap = torch.nn.functional.conv2d(torch.nn.functional.pad(gray, (1, 1, 1, 1), mode="replicate"),
+                                     torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3))
+    maps = torch.cat([lap, lap ** 2, gray, gray ** 2], dim=1)[0]
+    static = StaticDifficulty(lq)
+    for top, left, size in [(0, 0, 32), (29, 43, 32), (5, 11, 48), (13, 0, 16), (53, 67, 8)]:
+        means = torch.nn.functional.adaptive_avg_pool2d(maps[:, top:top + size, left:left + size].unsqueeze(0), 8)[0]
+        expected = (means[1::2] - means[0::2] ** 2).clamp_min(0.0)
+        crop = torch.from_numpy(np.ascontiguousarray(lq[top:top + size, left:left + size].transpose(2, 0, 1)))
+        assert torch.equal(static.grid(top, left, crop), expected), (top, left, size)

@@ -15,13 +15,17 @@ def test_synthetic_folder_has_the_asked_size(tmp_path: Path):
 
 def test_stored_arrays_are_counted_per_image(tmp_path: Path):
     bench_memory.write_synthetic_folder(tmp_path, 2, 96, 64)
-    session = QATSession(spark_env.make_config("quick", arch="fsrcnn", train_folder=str(tmp_path)))
-    # float32: LR 48 x 32 x 3, HR 96 x 64 x 3, the teacher's output as HR, four static maps of LR size
-    assert bench_memory.stored_bytes(session) == {"LR image": 48 * 32 * 3 * 4, "HR image": 96 * 64 * 3 * 4,
-                                                  "teacher output": 96 * 64 * 3 * 4, "static maps": 4 * 48 * 32 * 4}
+    for cache, teacher_bytes in (("float32", 4), ("float16", 2)):
+        session = QATSession(spark_env.make_config("quick", arch="fsrcnn", train_folder=str(tmp_path),
+                                                   teacher_cache=cache))
+        # 8-bit codes: LR 48 x 32 x 3, HR 96 x 64 x 3; the teacher's output as HR; one float32 map of LR size
+        assert bench_memory.stored_bytes(session) == {"LR image": 48 * 32 * 3, "HR image": 96 * 64 * 3,
+                                                      "teacher output": 96 * 64 * 3 * teacher_bytes,
+                                                      "static map": 48 * 32 * 4}
 
 
-def test_bench_memory_reports_resident_memory(capsys):
-    bench_memory.main(["--images", "2", "--size", "96", "64"])
+def test_bench_memory_reports_the_slope_between_two_counts(capsys):
+    bench_memory.main(["--images", "1", "2", "--size", "96", "64"])
     out = capsys.readouterr().out
-    assert "2 images of 96 x 64" in out and "MB per image" in out and "stored per image: LR image" in out
+    assert "1 images of 96 x 64" in out and "2 images of 96 x 64" in out
+    assert "memory per image (slope from 1 to 2 images)" in out and "stored per image: LR image" in out
