@@ -9,6 +9,11 @@ numbers), and acts deterministically with ``mu``. Two policy classes, both start
   ``heuristic_combined``, ``w = 0`` uniform KD). In the env's ``map`` action space the agent sends that map; in the
   ``channel_weights`` space it sends the 4 weights (the same run, computed by the env, as long as every weight is
   within the space's bounds [-1, 1], which the env clips to).
+* ``gated`` (9 numbers): the linear map with an amplitude that depends on how difficult the crop is in absolute
+  terms, ``a = clip(g * sum_c w_c * z_c, -1, 1)`` with ``g = max(0, b + sum_c v_c * o_c)``, ``o_c`` the mean over
+  the 64 cells of observation channel ``c`` (in [0, 1]; the error and gap channels fall as the run trains, so ``g``
+  can also follow the run's progress). Parameters ``(w, v, b)``, starting at ``(init, 0, 1)``: the linear policy
+  with weights ``init``. Map action space only.
 * ``cnn``: the built-in SPARK agent's 3-conv policy network (agents.spark.SparkPolicy, ``hidden`` channels), the map
   ``tanh(CNN(grid))``; the parameters are its weights and biases (10,721 at ``hidden=32``), the last convolution
   starting at zero (the zero map: uniform KD). Map action space only.
@@ -34,7 +39,7 @@ from spark_env.episode import SEED_RANGE
 from spark_env.errors import ConfigError
 from spark_env.models.teachers import check_file_sha256
 
-POLICIES = ("linear", "cnn")
+POLICIES = ("linear", "gated", "cnn")
 
 
 class LinearChannelPolicy:
@@ -58,6 +63,37 @@ class LinearChannelPolicy:
     @staticmethod
     def named(theta: np.ndarray) -> dict[str, float]:
         return {f"w_{channel}": float(w) for channel, w in zip(CHANNELS, theta)}
+
+
+class GatedChannelPolicy:
+    """Parameters: the 4 channel weights ``w``, the 4 gate slopes ``v`` on the channels' mean levels and the gate's
+    bias ``b`` (see the module docstring)."""
+
+    def __init__(self, config, action_space: str) -> None:
+        if action_space != "map":
+            raise ValueError(f"policy='gated' sends 8x8 maps; the env's action_space is {action_space!r} "
+                             "(allowed: map)")
+        if len(config.init) != len(CHANNELS):
+            raise ValueError(f"init has {len(config.init)} weights; expected {len(CHANNELS)} (one per channel)")
+
+    @staticmethod
+    def initial(config) -> np.ndarray:
+        return np.concatenate([np.asarray(config.init, dtype=np.float64), np.zeros(len(CHANNELS)), [1.0]])
+
+    @staticmethod
+    def actions(theta: np.ndarray, grids: np.ndarray) -> np.ndarray:
+        """(B, 4, 8, 8) grids -> the maps (B, 8, 8)."""
+        count = len(CHANNELS)
+        weights, slopes, bias = theta[:count], theta[count:2 * count], theta[2 * count]
+        gate = np.maximum(0.0, bias + grids.mean(axis=(2, 3)).astype(np.float64) @ slopes)  # (B,)
+        return channel_weights_map(gate[:, None] * weights[None, :], grids)
+
+    @staticmethod
+    def named(theta: np.ndarray) -> dict[str, float]:
+        count = len(CHANNELS)
+        return {**{f"w_{channel}": float(w) for channel, w in zip(CHANNELS, theta[:count])},
+                **{f"gate_{channel}": float(v) for channel, v in zip(CHANNELS, theta[count:2 * count])},
+                "gate_bias": float(theta[2 * count])}
 
 
 class ConvMapPolicy:
@@ -89,10 +125,13 @@ class ConvMapPolicy:
         return {"parameter_norm": float(np.linalg.norm(theta))}
 
 
-def build_policy(config, action_space: str) -> LinearChannelPolicy | ConvMapPolicy:
-    """The policy class a config names (``config.policy``: linear or cnn) for the env's action space."""
-    policy_class = LinearChannelPolicy if config.policy == "linear" else ConvMapPolicy
-    return policy_class(config, action_space)
+POLICY_CLASSES = {"linear": LinearChannelPolicy, "gated": GatedChannelPolicy, "cnn": ConvMapPolicy}
+PolicyClass = LinearChannelPolicy | GatedChannelPolicy | ConvMapPolicy
+
+
+def build_policy(config, action_space: str) -> PolicyClass:
+    """The policy class a config names (``config.policy``: one of POLICIES) for the env's action space."""
+    return POLICY_CLASSES[config.policy](config, action_space)
 
 
 # what a policy file's config needs to rebuild its policy class (other keys, e.g. PGPE's sigma, are kept, unused)
@@ -100,10 +139,12 @@ POLICY_DEFAULTS = {"policy": "linear", "init": (0.0,) * len(CHANNELS), "hidden":
 
 
 def parameter_count(config: dict[str, Any]) -> int:
-    """Parameters of the policy a (defaults-filled) policy-file config names: 4 (linear), or the SPARK CNN's at its
-    ``hidden`` width (cnn; 10,721 at hidden=32), counted on the network itself."""
+    """Parameters of the policy a (defaults-filled) policy-file config names: 4 (linear), 9 (gated), or the SPARK
+    CNN's at its ``hidden`` width (cnn; 10,721 at hidden=32), counted on the network itself."""
     if config["policy"] == "linear":
         return len(CHANNELS)
+    if config["policy"] == "gated":
+        return 2 * len(CHANNELS) + 1
     with torch.random.fork_rng(devices=[]):  # building the network leaves torch's global generator as it was
         return sum(p.numel() for p in SparkPolicy(int(config["hidden"])).net.parameters())
 
@@ -135,7 +176,8 @@ def load_policy_file(path: str | Path, sha256: str | None = None) -> tuple[np.nd
     mu = payload["mu"].detach().double().numpy().reshape(-1)
     expected = parameter_count(config)
     if mu.size != expected:
-        kind = "a linear policy" if config["policy"] == "linear" else f"a cnn policy with hidden={config['hidden']}"
+        kind = f"a cnn policy with hidden={config['hidden']}" if config["policy"] == "cnn" else \
+            f"a {config['policy']} policy"
         raise ConfigError(f"policy file '{path}' holds {mu.size} parameters; {kind} has {expected}")
     if not np.all(np.isfinite(mu)):
         raise ConfigError(f"policy file '{path}' holds non-finite parameters")
@@ -169,7 +211,7 @@ class ParameterSearchAgent(Agent):
         self._measured_episode_steps: int | None = None
         self.history: list[dict] = []  # one row per batch of episodes: seed, returns, mu after an update
 
-    def _policy_class(self) -> LinearChannelPolicy | ConvMapPolicy:
+    def _policy_class(self) -> PolicyClass:
         return build_policy(self.config, self.action_space_name)
 
     def _episode_steps(self) -> int | None:
@@ -223,7 +265,8 @@ class ParameterSearchAgent(Agent):
 
     def policy_parameters(self) -> dict[str, float]:
         """Linear: the mean weights of the z-scored channels, ``w_<channel>`` (0.25 each = ``heuristic_combined``);
-        cnn: the norm of the mean parameter vector (the weights are in the saved policy file)."""
+        gated: those, the gate's slopes ``gate_<channel>`` and ``gate_bias``; cnn: the norm of the mean parameter
+        vector (the weights are in the saved policy file)."""
         return self.policy_class.named(self.mu)
 
     def save(self, path: str | Path) -> None:

@@ -1,8 +1,9 @@
 """PGPE: policy gradients with parameter-based exploration (Sehnke et al., 2010), symmetric sampling on paired runs.
 
-Two policy classes (``policy``), both starting at uniform KD: ``linear`` (4 weights of the z-scored difficulty
-channels; ``w = 0.25`` each is ``heuristic_combined``) and ``cnn`` (the SPARK agent's 3-conv CNN, 10,721 parameters:
-``spark_episodic``), as agents.parameter_search describes.
+Three policy classes (``policy``), as agents.parameter_search describes: ``linear`` (4 weights of the z-scored
+difficulty channels; ``w = 0.25`` each is ``heuristic_combined``), ``gated`` (the linear map with an amplitude set by
+the crop's mean difficulty levels, 9 parameters) and ``cnn`` (the SPARK agent's 3-conv CNN, 10,721 parameters:
+``spark_episodic``).
 
 Exploration is in parameter space, not in the actions: every episode acts deterministically with ``mu + eps`` or
 ``mu - eps`` (``eps ~ N(0, sigma^2)`` per parameter), and the two episodes of a pair start from the *same* QAT seed,
@@ -34,12 +35,14 @@ from spark_env.difficulty import CHANNELS
 
 @dataclass
 class PGPEConfig:
-    policy: str = "linear"         # policy class: linear (4 channel weights) | cnn (the SPARK agent's 3-conv CNN)
+    policy: str = "linear"         # policy class: linear (4 channel weights) | gated (linear, amplitude gated by
+                                   # the crop's difficulty levels) | cnn (the SPARK agent's 3-conv CNN)
     sigma: float = 0.3             # std of the parameter perturbations (0.15 / 0.6 not better: preset tune_val)
     lr: float = 1.0                # step of the mean, in units of sigma per update
     pairs_per_update: int = 2      # antithetic pairs (2 episodes each, same QAT seed) per update
     rms_momentum: float = 0.9      # EMA momentum of the half-difference scale s
-    init: list[float] = field(default_factory=lambda: [0.0] * len(CHANNELS))  # linear: initial weights (0 = uniform)
+    init: list[float] = field(default_factory=lambda: [0.0] * len(CHANNELS))  # linear / gated: initial channel
+                                   # weights (0 = uniform KD, 0.25 each = heuristic_combined)
     hidden: int = 32               # cnn: channels of the two hidden convolutions
     seed: int = 0
 

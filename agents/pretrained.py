@@ -12,7 +12,8 @@ which is checked before the file is loaded (``torch.load(..., weights_only=True)
 made is refused. Retrain it with ``python -m experiments.train_policy`` (docs/trained_policy.md).
 
 The agent does not learn (``learns=False``): it acts in the env's action space (``map``: the policy's map per crop;
-``channel_weights``: its 4 weights; a ``cnn`` policy needs ``map``) and drives a QAT run as a fixed method does.
+``channel_weights``: its 4 weights; ``gated`` and ``cnn`` policies need ``map``) and drives a QAT run as a fixed
+method does.
 A missing, corrupt, modified or malformed policy file is a ConfigError naming the file and what is wrong.
 """
 from __future__ import annotations
@@ -77,7 +78,8 @@ class PretrainedPolicyAgent(Agent):
         return self.policy_class.actions(self.mu, grids)
 
     def policy_parameters(self) -> dict[str, float]:
-        """Linear: the weights ``w_<channel>``; cnn: the parameter vector's norm."""
+        """Linear: the weights ``w_<channel>``; gated: those and ``gate_<channel>``, ``gate_bias``; cnn: the parameter
+        vector's norm."""
         return self.policy_class.named(self.mu)
 
     def save(self, path: str | Path) -> None:

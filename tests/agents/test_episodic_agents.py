@@ -137,3 +137,8 @@ def test_sb3_episodic_spends_its_budget_in_whole_rollouts_and_needs_its_env():
         make_agent("ppo_episodic", map_env)
     with pytest.raises(ValueError, match="SparkAgent outputs 8x8 maps; the env's action_space is 'channel_weights'"):
         make_agent("spark", tiny_vector_env("uniform", action_space="channel_weights"))
+
+
+def test_gated_policy_needs_the_map_space():
+    with pytest.raises(ValueError, match="policy='gated' sends 8x8 maps"):
+        make_agent("pgpe", tiny_vector_env("pgpe", action_space="channel_weights"), policy="gated")

@@ -112,7 +112,7 @@ def test_wrong_or_corrupt_policy_files_are_clear_errors(tmp_path):
         make_agent("spark_pretrained", env, path=wrong_size)
     unknown = tmp_path / "unknown.pt"
     torch.save({"mu": torch.zeros(4, dtype=torch.float64), "config": {"policy": "mlp"}}, unknown)
-    with pytest.raises(ConfigError, match="policy 'mlp'; allowed: linear, cnn"):
+    with pytest.raises(ConfigError, match="policy 'mlp'; allowed: linear, gated, cnn"):
         make_agent("spark_pretrained", env, path=unknown)
     nan = tmp_path / "nan.pt"
     torch.save({"mu": torch.full((4,), float("nan"), dtype=torch.float64), "config": {"policy": "linear"}}, nan)
