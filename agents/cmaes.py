@@ -27,6 +27,7 @@ import numpy as np
 from agents.base import Callback, agent_config
 from agents.parameter_search import ParameterSearchAgent
 from spark_env.difficulty import CHANNELS
+from spark_env.errors import ConfigError
 
 
 @dataclass
@@ -61,7 +62,12 @@ class CMAESAgent(ParameterSearchAgent):
              "randn": lambda count, dimension: self.rng.standard_normal((count, dimension))})
 
     def load(self, path) -> "CMAESAgent":
+        mu, config, policy_class = self.mu, self.config, self.policy_class
         super().load(path)
+        if self.config.policy != "linear":  # e.g. a PGPE gated or cnn policy file
+            policy = self.config.policy
+            self.mu, self.config, self.policy_class = mu, config, policy_class
+            raise ConfigError(f"policy file '{path}' holds a {policy} policy; CMA-ES searches linear policies only")
         self.strategy = self._new_strategy()  # search again from the loaded mean
         return self
 

@@ -2,7 +2,7 @@
 
 A parameter-search agent holds a vector of policy parameters (its mean, ``mu``), runs whole episodes with fixed
 candidate parameters from QAT seeds it chooses (so candidates can be compared on the same seed: common random
-numbers), and acts deterministically with ``mu``. Two policy classes, both starting at uniform KD:
+numbers), and acts deterministically with ``mu``. Three policy classes:
 
 * ``linear`` (4 numbers): ``a = clip(sum_c w_c * z_c(grid), -1, 1)``, with ``z_c`` the per-grid z-score of
   difficulty channel ``c`` over the 64 cells (spark_env.action_spaces: ``w = 0.25`` for every channel is
@@ -18,7 +18,7 @@ numbers), and acts deterministically with ``mu``. Two policy classes, both start
   ``tanh(CNN(grid))``; the parameters are its weights and biases (10,721 at ``hidden=32``), the last convolution
   starting at zero (the zero map: uniform KD). Map action space only.
 
-A config of such an agent has the fields ``policy``, ``init`` (linear), ``hidden`` (cnn) and ``seed``.
+A config of such an agent has the fields ``policy``, ``init`` (linear, gated), ``hidden`` (cnn) and ``seed``.
 """
 from __future__ import annotations
 

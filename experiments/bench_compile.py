@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the experiments use 1 per run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch._dynamo.config.capture_scalar_outputs = True
+    with torch._dynamo.config.patch(capture_scalar_outputs=True):
+        measure(args)
+    torch._dynamo.reset()
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Build, step and evaluate the two sessions (see the module docstring); prints the figures."""
     sessions = {}
     for name in ("eager", "compiled"):
         sessions[name] = QATSession(spark_env.make_config(args.preset, arch=args.arch, w_bits=4, a_bits=4))
@@ -56,14 +62,15 @@ def main(argv: list[str] | None = None) -> None:
           f"compiled {first['compiled']:.0f} ms (compile included); then median eager "
           f"{np.median(times['eager']):.1f} ms, compiled {np.median(times['compiled']):.1f} ms, median ratio "
           f"compiled / eager {ratio:.2f}")
-    pairs = load_pairs(sessions["eager"].task, "test")
+    config = sessions["eager"].config
+    pairs = load_pairs(sessions["eager"].task, "test", image_set=config.image_set)
     for name, session in sessions.items():
         probe = [timed_ms(session.probe_psnr) for _ in range(2)]
         began = time.perf_counter()
         first_eval = evaluate(session.student, pairs, session.task)["psnr"]
         evaluations = [1000.0 * (time.perf_counter() - began), timed_ms(lambda: evaluate(session.student, pairs,
                                                                                              session.task))]
-        print(f"{name}: probe {probe[0]:.0f} / {probe[1]:.0f} ms (first / second), 24 test photographs "
+        print(f"{name}: probe {probe[0]:.0f} / {probe[1]:.0f} ms (first / second), {len(pairs)} test photographs "
               f"{evaluations[0]:.0f} / {evaluations[1]:.0f} ms, final test PSNR {first_eval!r} dB")
 
 

@@ -53,8 +53,8 @@ class StaticDifficulty:
         self.laplacian = F.conv2d(F.pad(luma(image), (1, 1, 1, 1), mode="replicate"), _LAPLACIAN)[0]  # (1, H, W)
 
     def grid(self, top: int, left: int, lq_crop: torch.Tensor) -> torch.Tensor:
-        """Raw (2, 8, 8) [Laplacian variance, pixel variance] of the crop at (top, left); ``lq_crop`` (3, c, c) is
-        the degraded input there."""
+        """Raw (2, 8, 8) [Laplacian variance, pixel variance] of the square crop at (top, left); ``lq_crop`` (3, c,
+        c), on the CPU, is the degraded input there."""
         size = lq_crop.shape[-1]
         lap = self.laplacian[:, top:top + size, left:left + size]
         gray = luma(lq_crop.unsqueeze(0))[0]

@@ -1,7 +1,7 @@
 """The inner loop of an episode: one QAT run of a low-bit student distilled from a frozen teacher.
 
 A ``QATSession`` is built from its pieces: the frozen teacher, the FP network the student is quantized from, the
-training set (crops with cached teacher outputs and static difficulty maps, ``spark_env.training_set``) and what
+training set (crops with cached teacher outputs and a static difficulty map, ``spark_env.training_set``) and what
 the run is measured on (probe crops and whole validation images, ``spark_env.probe``). ``start(seed)`` begins a
 run: the quantized student and its optimizer. The environment drives it; baselines and benchmarks can drive it
 directly. One training step, for a batch of crops and (N, 8, 8) weight maps W::

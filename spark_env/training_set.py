@@ -1,4 +1,4 @@
-"""The training images of a QAT run: aligned crops with their cached teacher output and static difficulty maps.
+"""The training images of a QAT run: aligned crops with their cached teacher output and static difficulty map.
 
 The frozen teacher's output and the static Laplacian map of a training image are computed once, on the image's
 first use, and kept in a process-wide cache keyed by (teacher, task, data, device, precision): every session of a
@@ -77,7 +77,7 @@ class TrainingSet:
         self._images = _shared_cache((*cache_key, str(teacher_dtype)))
 
     def image(self, index: int) -> TrainingImage:
-        """Training image ``index`` with its teacher output and static maps (computed on first use)."""
+        """Training image ``index`` with its teacher output and static Laplacian map (computed on first use)."""
         if index not in self._images:
             pair = self.pairs[index]
             lq = pair.lq

@@ -15,9 +15,10 @@ from spark_env.errors import DatasetError
 
 
 def pack_8bit(image: np.ndarray) -> np.ndarray:
-    """The image as uint8 codes when every value is some ``k / 255`` (then ``unpack`` returns the same float32
-    values, to the last bit), else the float32 image itself: a quarter of the memory for 8-bit content."""
-    image = np.asarray(image, dtype=np.float32)
+    """A float32 image as uint8 codes when every value is some ``k / 255`` (then ``unpack`` returns the same float32
+    values), else the image itself (any other dtype too): a quarter of the memory for 8-bit content."""
+    if image.dtype != np.float32:
+        return image
     codes = np.clip(np.round(image * np.float32(255.0)), 0, 255).astype(np.uint8)
     return codes if np.array_equal(unpack(codes), image) else image
 

@@ -45,3 +45,14 @@ def test_cmaes_rejects_bad_settings():
         make_agent("cmaes", tiny_env(), sigma0=float("nan"))
     with pytest.raises(ValueError, match="policy 'cnn' is not offered; allowed: linear"):
         make_agent("cmaes", tiny_env(), policy="cnn")
+
+
+def test_cmaes_refuses_to_load_a_policy_file_it_cannot_search(tmp_path):
+    from agents.parameter_search import save_policy_file
+    from spark_env.errors import ConfigError
+    save_policy_file(tmp_path / "gated.pt", np.zeros(9), {"policy": "gated", "init": [0.0] * 4})
+    agent = make_agent("cmaes", tiny_env(), seed=0)
+    before = agent.mu.copy()
+    with pytest.raises(ConfigError, match="holds a gated policy; CMA-ES searches linear policies only"):
+        agent.load(tmp_path / "gated.pt")
+    assert agent.config.policy == "linear" and np.array_equal(agent.mu, before)  # left as it was
