@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agents.base import Callback, agent_config
-from agents.parameter_search import ParameterSearchAgent
+from agents.parameter_search import ParameterSearchAgent, load_policy_file
 from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
 
@@ -62,12 +62,10 @@ class CMAESAgent(ParameterSearchAgent):
              "randn": lambda count, dimension: self.rng.standard_normal((count, dimension))})
 
     def load(self, path) -> "CMAESAgent":
-        mu, config, policy_class = self.mu, self.config, self.policy_class
-        super().load(path)
-        if self.config.policy != "linear":  # e.g. a PGPE gated or cnn policy file
-            policy = self.config.policy
-            self.mu, self.config, self.policy_class = mu, config, policy_class
+        policy = load_policy_file(path)[1]["policy"]
+        if policy != "linear":  # e.g. a PGPE gated or cnn policy file
             raise ConfigError(f"policy file '{path}' holds a {policy} policy; CMA-ES searches linear policies only")
+        super().load(path)
         self.strategy = self._new_strategy()  # search again from the loaded mean
         return self
 
