@@ -33,6 +33,8 @@ from spark_env.errors import ConfigError
 POLICY_DIR = Path(__file__).resolve().parent / "policies"
 SHIPPED_POLICY = POLICY_DIR / "spark_pretrained.pt"
 SHIPPED_MANIFEST = SHIPPED_POLICY.with_suffix(".json")
+
+
 def read_policy_manifest(path: str | Path = SHIPPED_MANIFEST) -> dict[str, Any]:
     """A policy's manifest: a JSON object with at least ``sha256`` (the shipped policy's by default)."""
     path = Path(path)

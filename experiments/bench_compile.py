@@ -21,16 +21,10 @@ import torch
 import torch._dynamo
 
 import spark_env
-from experiments.bench_env import interleaved_ms, timed_ms
+from experiments.bench_env import interleaved_ms, raw_qat_step, timed_ms
 from spark_env.data import load_pairs
 from spark_env.evaluation import evaluate
 from spark_env.qat import QATSession
-
-
-def training_step(session: QATSession) -> None:
-    """One QAT step of the session: 8 crops, uniform KD."""
-    crops = session.sample(8)
-    session.optimize(crops, session.forward(crops), None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,8 +48,8 @@ def measure(args: argparse.Namespace) -> None:
         sessions[name] = QATSession(spark_env.make_config(args.preset, arch=args.arch, w_bits=4, a_bits=4))
         sessions[name].start(0)
     sessions["compiled"].student = torch.compile(sessions["compiled"].student, backend=args.backend)
-    first = {name: timed_ms(lambda s=session: training_step(s)) for name, session in sessions.items()}
-    times = interleaved_ms({name: (lambda s=session: training_step(s)) for name, session in sessions.items()},
+    first = {name: timed_ms(lambda s=session: raw_qat_step(s, 8, None)) for name, session in sessions.items()}
+    times = interleaved_ms({name: (lambda s=session: raw_qat_step(s, 8, None)) for name, session in sessions.items()},
                            rounds=args.steps - 1, warmup=0)
     ratio = np.median(times["compiled"] / times["eager"])
     print(f"{args.arch}, {args.backend}, {args.threads} thread(s): first QAT step eager {first['eager']:.0f} ms, "

@@ -59,6 +59,13 @@ def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, warmup: in
     return times
 
 
+def raw_qat_step(session: QATSession, batch: int, weights: torch.Tensor | None) -> None:
+    """One raw QAT step of a session: ``batch`` crops, forward, loss under the (batch, 8, 8) ``weights`` (None:
+    uniform KD), backward, optimizer step."""
+    crops = session.sample(batch)
+    session.optimize(crops, session.forward(crops), weights)
+
+
 def quartiles(values: np.ndarray) -> str:
     low, median, high = np.percentile(values, [25, 50, 75])
     return f"{median:.2f} [{low:.2f}, {high:.2f}]"
@@ -75,16 +82,12 @@ def measure(preset: str, batch: int, rounds: int, overrides: dict) -> tuple[dict
     actions = np.zeros((batch, 8, 8), np.float32)
     uniform = torch.ones(batch, 8, 8)
 
-    def raw_step() -> None:
-        crops = session.sample(batch)
-        session.optimize(crops, session.forward(crops), uniform)
-
     def lookahead_step() -> None:
         episode.lookahead_scores()
         envs.step(actions)
 
-    times = interleaved_ms({"raw": raw_step, "env": lambda: envs.step(actions), "lookahead": lookahead_step},
-                           rounds)
+    times = interleaved_ms({"raw": lambda: raw_qat_step(session, batch, uniform), "env": lambda: envs.step(actions),
+                            "lookahead": lookahead_step}, rounds)
     env_ratio, lookahead_ratio = times["env"] / times["raw"], times["lookahead"] / times["env"]
     env_ms = statistics.median(times["env"])
     row = {"batch": batch, "raw QAT step ms": statistics.median(times["raw"]), "env step ms": env_ms,
