@@ -7,7 +7,10 @@ deviations (of that crop's 64 scores) above 0 get the full action 1, cells with 
 env's mapping turns the action into weights with mean 1 (default softmax, ``action_temperature`` 2: a full cell
 gets e^2 = 7.4 times the weight of a cell at 0). A crop whose scores are all 0 gets the uniform map. It reads the
 scores of the env's current crops from ``env.unwrapped.episode`` (no env option needed): it looks inside the
-simulator, which is why it is a reference method, not an RL agent.
+simulator, which is why it is a reference method, not an RL agent. With ``heuristic=h > 0`` it adds the combined
+heuristic's map times ``h`` (``clip(lookahead + h * heuristic, -1, 1)``; under the softmax mapping, before the clip,
+the weights are the product of the two maps' weights): the two maps are uncorrelated and each beats uniform KD
+(docs/lookahead.md), so their combination asks whether what each sees adds up.
 
 ``spark_distill`` (dense credit instead of a scalar reward): the paper's 3-conv policy (agents.spark.SparkPolicy)
 regressed onto the lookahead map. It acts with its own policy mean, and after every ``update_every`` env steps it
@@ -25,6 +28,8 @@ import torch
 
 from agents.base import Agent, agent_config, Step
 from agents.spark import SparkAgentConfig, fit_policy_mean, save_policy, seeded_policy
+from spark_env.action_spaces import channel_weights_map
+from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
 
 
@@ -49,17 +54,25 @@ class LookaheadAgent(Agent):
 
     name = "lookahead"
 
-    def __init__(self, env, seed: int | None = None, temperature: float = 1.0) -> None:
+    def __init__(self, env, seed: int | None = None, temperature: float = 1.0, heuristic: float = 0.0) -> None:
         super().__init__(env, seed)
         self.require_map_space()
         self.temperature = _check_temperature(temperature)
+        if not (isinstance(heuristic, (int, float)) and np.isfinite(heuristic) and heuristic >= 0):
+            raise ValueError(f"heuristic={heuristic!r} is invalid; allowed: a finite number >= 0 (0: the lookahead "
+                             "map alone)")
+        self.heuristic = float(heuristic)
 
     def act_batch(self, grids, deterministic=False):
         scores = self.env.unwrapped.episode.lookahead_scores().numpy()
         if scores.shape[0] != grids.shape[0]:
             raise ValueError(f"observation holds {grids.shape[0]} grid(s) but the env's episode has "
                              f"{scores.shape[0]} crop(s); the lookahead agent acts on its own env's observation")
-        return scores_to_action(scores, self.temperature)
+        actions = scores_to_action(scores, self.temperature)
+        if self.heuristic == 0:
+            return actions
+        heuristic_map = channel_weights_map(np.full(len(CHANNELS), 0.25 * self.heuristic), grids)
+        return np.clip(actions + heuristic_map, -1.0, 1.0).astype(np.float32)
 
 
 @dataclass

@@ -10,8 +10,9 @@ W4A4 and W3A3, 10 seeds each); the grid resumes like any rl_benchmark run (``run
 policy written is the mean of the final parameters of every training run of ``--agent`` in the run folder (one per
 cell and seed, each an independent training): a linear policy's 4 channel weights share one meaning across runs,
 and their mean removes most of the seed-to-seed scatter of a single run's weights (std 0.33-0.43 per weight over
-the shipped policy's 20 trainings of 16 runs each). Only linear policies are averaged (a CNN's parameters have no
-shared coordinates).
+the shipped policy's 20 trainings of 16 runs each). Linear and gated policies are averaged, all files of one class
+(a gated policy's 9 parameters also mean the same in every training, but its gate ``max(0, b + v . o)`` is not
+linear in them, so the mean's map is not the mean of the maps); a CNN's parameters have no shared coordinates.
 
 Beside the policy file goes ``<name>.json``: its SHA-256, its weights, every training run's weights, and how it was
 made (the command, the run folder's config; the package / torch versions and CPU kernel of the averaging, which for
@@ -31,12 +32,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from agents.parameter_search import load_policy_file, save_policy_file
+from agents.parameter_search import POLICY_CLASSES, load_policy_file, save_policy_file
 from agents.pretrained import SHIPPED_POLICY
 from experiments import rl_benchmark
 from experiments.baselines import provenance, spec_from_config
 from experiments.qat_runs import key_path
-from spark_env.difficulty import CHANNELS
 from spark_env.errors import ConfigError
 from spark_env.models.teachers import file_sha256
 
@@ -71,17 +71,25 @@ def final_policy_files(run_folder: Path, agent: str) -> tuple[dict[str, Any], li
     return config, files
 
 
+AVERAGED_POLICIES = ("linear", "gated")  # policy classes whose parameters mean the same in every training
+
+
 def average_policy(files: list[tuple[str, int, Path]]) -> tuple[np.ndarray, dict[str, Any], list[dict]]:
-    """The mean parameters of linear policy files; returns (mean, the first file's config, one row per file)."""
+    """The mean parameters of policy files of one class in AVERAGED_POLICIES; returns (mean, the first file's
+    config, one row of named parameters per file)."""
     rows, parameters, config = [], [], None
     for cell, seed, path in files:
         mu, file_config = load_policy_file(path)
-        if file_config["policy"] != "linear":
-            raise ConfigError(f"policy file '{path}' holds a {file_config['policy']!r} policy; only linear policies "
-                              "(4 channel weights) can be averaged")
+        if file_config["policy"] not in AVERAGED_POLICIES:
+            raise ConfigError(f"policy file '{path}' holds a {file_config['policy']!r} policy; only "
+                              f"{' and '.join(AVERAGED_POLICIES)} policies (parameters with one meaning in every "
+                              "training) can be averaged")
         config = config or file_config
+        if file_config["policy"] != config["policy"]:
+            raise ConfigError(f"policy file '{path}' holds a {file_config['policy']!r} policy and the run's first "
+                              f"one a {config['policy']!r} policy; only policies of one class can be averaged")
         parameters.append(mu)
-        rows.append({"cell": cell, "seed": seed, **{f"w_{c}": float(w) for c, w in zip(CHANNELS, mu)}})
+        rows.append({"cell": cell, "seed": seed, **POLICY_CLASSES[config["policy"]].named(mu)})
     return np.mean(parameters, axis=0), config, rows
 
 
@@ -96,8 +104,8 @@ def write_policy(run_folder: Path, agent: str, out: Path, command: str) -> dict[
     manifest = {
         "policy_file": out.name,
         "sha256": file_sha256(out),
-        "policy": "linear",
-        "weights": {f"w_{c}": float(w) for c, w in zip(CHANNELS, mean)},
+        "policy": agent_config["policy"],
+        "weights": POLICY_CLASSES[agent_config["policy"]].named(mean),
         "made_by": {"command": command, "agent": agent, "combined": f"mean of {len(files)} final policies",
                     "run_folder": str(run_folder), "run_config": config,
                     "created": datetime.date.today().isoformat(),

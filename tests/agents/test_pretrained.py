@@ -11,7 +11,7 @@ import torch
 import spark_env  # noqa: F401
 from agents import make_agent
 from agents.parameter_search import load_policy_file
-from agents.pretrained import SHIPPED_POLICY, read_policy_manifest
+from agents.pretrained import POLICY_DIR, SHIPPED_POLICY, read_policy_manifest, shipped_policies
 from experiments.benchmark import BenchmarkSpec
 from experiments.spec import load_spec
 from spark_env.action_spaces import channel_weights_map
@@ -38,6 +38,22 @@ def test_shipped_policy_matches_its_manifest_hash_and_weights():
     assert made_by["command"].startswith("python -m experiments.train_policy")
     assert made_by["run_config"]["cells"] and made_by["run_config"]["seeds"]
     assert len(runs) == len(made_by["run_config"]["cells"]) * len(made_by["run_config"]["seeds"])
+
+
+def test_every_shipped_policy_loads_by_name_with_its_manifest_hash_and_parameters():
+    assert "spark_pretrained" in shipped_policies()
+    for name in shipped_policies():
+        manifest = read_policy_manifest(POLICY_DIR / f"{name}.json")
+        assert file_sha256(POLICY_DIR / manifest["policy_file"]) == manifest["sha256"]
+        agent = make_agent("spark_pretrained", TargetCellsEnv(), shipped=name)
+        assert agent.config["policy"] == manifest["policy"] and agent.policy_parameters() == manifest["weights"]
+        runs = manifest["training_runs"]  # the mean of the recorded training runs' parameters is the policy
+        np.testing.assert_allclose(list(agent.policy_parameters().values()),
+                                   [np.mean([run[key] for run in runs]) for key in manifest["weights"]])
+    with pytest.raises(ConfigError, match="shipped='nope' is not a shipped policy; allowed: .*spark_pretrained"):
+        make_agent("spark_pretrained", TargetCellsEnv(), shipped="nope")
+    with pytest.raises(ConfigError, match="shipped='spark_pretrained' and path=.*allowed: one of them"):
+        make_agent("spark_pretrained", TargetCellsEnv(), shipped="spark_pretrained", path=SHIPPED_POLICY)
 
 
 def test_shipped_policy_acts_on_every_cell_of_the_quick_preset():

@@ -166,6 +166,12 @@ def test_lookahead_agent_acts_on_its_env_scores():
         agent.act(obs[:1])
     with pytest.raises(ValueError, match="temperature"):
         make_agent("lookahead", env, temperature=0.0)
+    with pytest.raises(ValueError, match="heuristic=-1.0 is invalid; allowed: a finite number >= 0"):
+        make_agent("lookahead", env, heuristic=-1.0)
+    combined = make_agent("lookahead", env, seed=0, heuristic=0.5).act(obs)  # the heuristic's map added, clipped
+    heuristic = make_agent("heuristic_combined", env, scale=0.5).act(obs)
+    np.testing.assert_allclose(combined, np.clip(expected + heuristic, -1, 1), atol=1e-6)
+    assert combined.min() < 0 and not np.array_equal(combined, expected)
     steps = []
     agent.learn(16, callback=lambda local: steps.append(local["step"]))  # a whole tiny run: 8 steps x 2 crops
     assert [step.steps_done for step in steps] == list(range(2, 17, 2))

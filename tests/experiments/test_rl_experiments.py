@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+from agents.pretrained import POLICY_DIR, read_policy_manifest
 from experiments import reward_shaping, rl_benchmark
 from experiments.qat_runs import key_path
 from experiments.scoring import aggregate, normalized_scores
@@ -228,3 +229,19 @@ def test_the_headroom_gated_preset_trains_the_gated_policy_from_the_heuristic(tm
                ("laplacian", "variance", "error", "gap")] + ["gate_bias"]
     assert np.isfinite(gated[columns].astype(float)).all()
     assert gated[columns].astype(float).tolist() != [0.25] * 4 + [0.0] * 4 + [1.0]  # two pairs, one update, moved it
+
+
+def test_the_headroom_fixed_preset_measures_shipped_candidates_without_training(tmp_path):
+    """The preset's fixed candidates run on a tiny grid: a shipped gated policy, its parameters recorded per run, and
+    the lookahead map plus the heuristic's."""
+    rl_benchmark.main(["--preset", "headroom_fixed", "--out", str(tmp_path / "run"), "--workers", "1",
+                       "--set", "env_preset=tiny", "--set", "seeds=[10]",
+                       "--set", "agents=[gated_edsr, lookahead_plus_heuristic, uniform]",
+                       "--set", "cells=[{task: sr_x2, arch: fsrcnn, w_bits: 4, a_bits: 4}]",
+                       "--set", "overrides={episode_steps: 4, image_set: v0}"])
+    rows = pd.read_csv(tmp_path / "run" / "results.csv").set_index("agent")
+    manifest = read_policy_manifest(POLICY_DIR / "gated_edsr_x2_w4a4.json")
+    assert manifest["policy"] == "gated"
+    for name, value in manifest["weights"].items():
+        assert rows.loc["gated_edsr", name] == pytest.approx(value)
+    assert np.isfinite(rows.loc[["gated_edsr", "lookahead_plus_heuristic", "uniform"], "psnr"]).all()

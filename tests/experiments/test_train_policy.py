@@ -56,7 +56,7 @@ def test_an_unfinished_run_or_a_cnn_policy_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="seed1/steps64.pt' is missing: the run has not finished"):
         write_policy(tmp_path / "unfinished", "pgpe", tmp_path / "p.pt", "test")
     fake_run_folder(tmp_path / "cnn", policy="cnn")
-    with pytest.raises(ConfigError, match="holds a 'cnn' policy; only linear policies"):
+    with pytest.raises(ConfigError, match="holds a 'cnn' policy; only linear and gated policies"):
         write_policy(tmp_path / "cnn", "pgpe", tmp_path / "p.pt", "test")
     with pytest.raises(ConfigError, match="agent 'cmaes' is not among the run's agents"):
         write_policy(tmp_path / "cnn", "cmaes", tmp_path / "p.pt", "test")
@@ -64,6 +64,21 @@ def test_an_unfinished_run_or_a_cnn_policy_is_refused(tmp_path):
         write_policy(tmp_path / "nothing", "pgpe", tmp_path / "p.pt", "test")
     with pytest.raises(ConfigError, match="'uniform' was not trained in this run"):
         write_policy(tmp_path / "cnn", "uniform", tmp_path / "p.pt", "test")
+
+
+def test_gated_policies_are_averaged_parameter_by_parameter_and_not_mixed_with_linear_ones(tmp_path):
+    weights = fake_run_folder(tmp_path / "gated", policy="gated")
+    manifest = write_policy(tmp_path / "gated", "pgpe", tmp_path / "gated.pt", "test")
+    agent = make_agent("spark_pretrained", TargetCellsEnv(), path=tmp_path / "gated.pt", sha256=manifest["sha256"])
+    np.testing.assert_allclose(agent.mu, weights.mean(axis=0))
+    assert manifest["policy"] == "gated" and list(manifest["weights"]) == list(agent.policy_parameters())
+    assert manifest["training_runs"][0]["gate_bias"] == pytest.approx(weights[0, -1])
+    fake_run_folder(tmp_path / "mixed")  # linear files, then one training's file replaced by a gated one
+    gated = make_agent("pgpe", TargetCellsEnv(), seed=0, policy="gated")
+    gated.save(tmp_path / "mixed" / "policies" / key_path({"cell": cell_name(CELLS[1]), "agent": "pgpe", "seed": 1})
+               / "steps64.pt")
+    with pytest.raises(ConfigError, match="holds a 'gated' policy and the run's first one a 'linear' policy"):
+        write_policy(tmp_path / "mixed", "pgpe", tmp_path / "p.pt", "test")
 
 
 def test_the_output_path_is_checked(tmp_path):
