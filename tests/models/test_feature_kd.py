@@ -39,8 +39,9 @@ def test_feature_affinity_is_cosine_between_positions():
 
 @pytest.mark.parametrize("shape", [(4, 3, 8, 8), (2, 16, 16, 16), (3, 5, 6, 7)])
 def test_feature_affinity_loss_matches_autograd(shape):
-    """The fused loss (gradient computed in its forward pass) equals the plain autograd form: value to rounding,
-    gradient to the last bit at power-of-2 scales (here), and it backpropagates through a graph twice."""
+    """The fused loss (gradient computed in its forward pass) equals the plain autograd form: value and gradient to
+    float32 rounding (the gradient was equal to the last bit at power-of-2 scales on AVX512 kernels, not on AVX2
+    ones: about one unit in the last place there), and it backpropagates through a graph twice."""
     teacher = torch.rand(shape)
     student = torch.rand(shape, requires_grad=True)
     reference = (feature_affinity(student) - feature_affinity(teacher)).abs().mean()
@@ -48,11 +49,7 @@ def test_feature_affinity_loss_matches_autograd(shape):
     fused = feature_affinity_loss(student, teacher)
     got, = torch.autograd.grad(0.25 * fused, student, create_graph=True)
     assert fused.item() == pytest.approx(reference.item(), rel=1e-6)
-    count = shape[0] * (shape[2] * shape[3]) ** 2
-    if count & (count - 1) == 0:
-        assert torch.equal(got, expected)
-    else:
-        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-9)
     # differentiable once more in what feeds it (as the lookahead's double backward needs)
     scale = torch.ones((), requires_grad=True)
     again, = torch.autograd.grad(feature_affinity_loss(scale * student, teacher), student, create_graph=True)
