@@ -92,8 +92,9 @@ class _AffinityL1(torch.autograd.Function):
     product per sample instead of autograd's two, and no (N, P, P) intermediate kept for the backward pass (about
     3x faster at P = 1024; the gradient equals autograd's within float32 rounding, a relative 1e-6: to the last bit
     where the scale factors are powers of 2 on AVX512 kernels, within about one unit in the last place on AVX2 ones,
-    whose matrix products sum in another order; tests/models/test_feature_kd.py). The gradient is a constant of the backward pass: differentiable once, which is
-    all the lookahead needs (the term does not depend on the KD weight map).
+    whose matrix products sum in another order; tests/models/test_feature_kd.py). The gradient is a constant of the
+    backward pass: differentiable once, which is all the lookahead needs (the term does not depend on the KD weight
+    map).
     """
 
     @staticmethod
